@@ -1,0 +1,95 @@
+# brigade — build, run and test.
+#
+#   make run     set up (packages, pinned llama.cpp, test deps), build, serve
+#   make test    set up, build, run unit + integration tests, then again under
+#                ASan+UBSan, then the fuzz harnesses briefly
+#   make asan    the whole suite under AddressSanitizer + UBSan only
+#   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each
+#   make format  clang-format every C file
+
+CC      ?= cc
+DEPS    := deps
+LLAMA_SRC := $(DEPS)/llama.cpp
+LLAMA_BIN := $(DEPS)/llama-bin/bins/linux-x64
+LLAMA_LIBS := $(LLAMA_BIN)/libllama.v0.5.0.so $(LLAMA_BIN)/libggml.v0.5.0.so $(LLAMA_BIN)/libggml-base.so
+
+BUILD   ?= build
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc -I$(LLAMA_SRC)/include -I$(LLAMA_SRC)/ggml/include \
+	$(shell pkg-config --cflags libmicrohttpd jansson yaml-0.1 2>/dev/null) $(EXTRA_CFLAGS)
+# $ORIGIN keeps the binary runnable from any working directory without
+# LD_LIBRARY_PATH; the libraries stay in the git-ignored deps/.
+LDFLAGS_ALL := $(SAN) -L$(LLAMA_BIN) -Wl,-rpath,'$$ORIGIN/../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../$(LLAMA_BIN)'
+LDLIBS_ALL := -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so \
+	-lmicrohttpd -lcurl -ljansson -lyaml -lpthread -lm
+
+SRCS    := $(shell find src -name '*.c' -not -name main.c | sort)
+OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+
+.PHONY: all setup run test unit integration asan fuzz format clean
+
+all: $(BUILD)/brigade $(UNIT_BINS)
+
+setup:
+	@bash tools/setup.sh
+
+$(LLAMA_LIBS) $(LLAMA_SRC)/include/llama.h: | setup-once
+.PHONY: setup-once
+setup-once:
+	@test -f $(LLAMA_SRC)/include/llama.h || bash tools/setup.sh
+
+$(BUILD)/obj/%.o: %.c | setup-once
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libbrigade.a: $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/brigade: $(BUILD)/obj/src/main.o $(BUILD)/libbrigade.a
+	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libbrigade.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) -lcmocka -o $@
+
+run: setup $(BUILD)/brigade
+	./$(BUILD)/brigade serve --config config/models.yaml
+
+unit: $(UNIT_BINS)
+	@bash tools/run-unit.sh $(UNIT_BINS)
+
+integration: $(BUILD)/brigade
+	@BRIGADE_BIN=$(abspath $(BUILD)/brigade) bash tools/run-integration.sh
+
+test: setup
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# The sanitizer build lives in its own tree so both can coexist.
+asan: setup-once
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
+		SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(abspath tools/lsan.supp) \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(MAKE) --no-print-directory BUILD=build/asan unit integration
+
+fuzz: setup-once
+	@bash tools/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SRCS)
+
+format:
+	clang-format -i $$(find src tests -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,88 @@
+/*
+ * config.h — brigade's configuration: config/models.yaml plus the spec's
+ * environment overrides (spec: Configuration Reference), read once at
+ * start-up and validated before the server listens.  The only libyaml user.
+ *
+ * Precedence, lowest to highest: built-in defaults, the YAML file, INFERENCE_*
+ * environment variables, command-line flags (applied by main.c after
+ * config_load).
+ *
+ * The file:
+ *
+ *   server:                      # every key optional
+ *     host: 127.0.0.1            # INFERENCE_HOST
+ *     port: 8085                 # INFERENCE_PORT
+ *     models_dir: ../shared/models   # INFERENCE_MODELS_DIR; relative to the YAML file
+ *     log_level: info            # INFERENCE_LOG_LEVEL
+ *     max_body_bytes: 4194304
+ *     request_timeout: 120       # INFERENCE_REQUEST_TIMEOUT, seconds
+ *     api_key: ""                # INFERENCE_API_KEY; empty: no auth
+ *   preload: [stories260k]       # INFERENCE_PRELOAD_MODELS=a,b
+ *   models:
+ *     stories260k:
+ *       file: stories260K.gguf   # relative to models_dir, or absolute
+ *       context_length: 2048     # tokens per slot
+ *       threads: 2               # 0: all cores
+ *       slots: 4                 # parallel sequences
+ *       gpu_layers: 0            # INFERENCE_GPU_LAYERS overrides every model
+ *       roles: [primary, fast]
+ *       chat_template: chatml    # optional llama.cpp template name
+ *       batch: 512               # optional, tokens per decode step
+ *       max_queue: 64            # optional, waiting requests before 503
+ */
+#ifndef BRG_CONFIG_CONFIG_H
+#define BRG_CONFIG_CONFIG_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct model_config {
+	char *id;
+	char *file;         /* as written */
+	char *path;         /* resolved against models_dir */
+	int context_length; /* default 4096 */
+	int threads;        /* default 0 */
+	int slots;          /* default 1 */
+	int gpu_layers;     /* default 0 */
+	int batch;          /* default 512 */
+	int max_queue;      /* default 64 */
+	char **roles;       /* default {"primary"} */
+	size_t n_roles;
+	char *chat_template; /* NULL: from the GGUF */
+	int line;            /* where it was declared, for messages */
+};
+
+struct config {
+	char *source;          /* the YAML path read, or NULL */
+	char *host;            /* default 127.0.0.1 */
+	int port;              /* default 8085 */
+	char *models_dir;      /* default "models" */
+	int log_level;         /* enum log_level; default LOG_INFO */
+	size_t max_body_bytes; /* default 4 MiB */
+	int request_timeout_s; /* default 120 */
+	char *api_key;         /* NULL: no auth */
+	char **preload;        /* model ids to load at start-up */
+	size_t n_preload;
+	struct model_config *models;
+	size_t n_models;
+};
+
+/*
+ * Reads 'path' (NULL: no file, defaults only) and then applies the
+ * INFERENCE_* variables found in 'envp' (a NULL-terminated environ-style
+ * array, so tests need not touch the process environment).  Validates
+ * everything: unknown keys, wrong types, out-of-range numbers, duplicate
+ * model ids, preload ids that name no model.  Errors: BRG_E_CONFIG with a
+ * message "FILE:LINE: key 'KEY': what is wrong" (or "INFERENCE_X: ..." for
+ * an environment variable).  On success *out is the caller's; config_free().
+ * Does not check that model files exist (main.c reports that, with advice).
+ */
+enum brg_err config_load(const char *path, char *const *envp, struct config **out,
+                         struct brg_error *err);
+void config_free(struct config *c);
+
+/* The model with this id, or NULL. */
+const struct model_config *config_find_model(const struct config *c, const char *id);
+
+#endif

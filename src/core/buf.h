@@ -1,0 +1,34 @@
+/*
+ * buf.h — a growable byte buffer with a size cap fixed at birth (the curl
+ * rule: every buffer knows how large it may grow).  Always NUL-terminated so
+ * the contents can be used as a C string when they hold text.
+ */
+#ifndef BRG_CORE_BUF_H
+#define BRG_CORE_BUF_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct buf {
+	char *data; /* NULL until the first append */
+	size_t len;
+	size_t cap;
+	size_t max; /* appends that would pass this fail with BRG_E_TOO_LARGE */
+};
+
+/* Caller-allocated; buf_fini() releases.  Can't fail. */
+void buf_init(struct buf *b, size_t max);
+void buf_fini(struct buf *b);
+/* Empties the buffer, keeping its memory. */
+void buf_reset(struct buf *b);
+/* Errors: BRG_E_TOO_LARGE past the cap, BRG_E_NOMEM. */
+enum brg_err buf_append(struct buf *b, const void *p, size_t n) __attribute__((warn_unused_result));
+enum brg_err buf_appendf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), warn_unused_result));
+/* Removes the first n bytes (n <= len). */
+void buf_consume(struct buf *b, size_t n);
+/* Hands the contents to the caller (free() them) and leaves 'b' empty. */
+char *buf_take(struct buf *b);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * engine.h — brigade's embedded llama.cpp engine; the only module that
+ * includes llama.h.
+ *
+ * One struct engine_model is one loaded GGUF file with one llama_context of
+ * 'n_slots' parallel sequences and one scheduler thread that owns that
+ * context.  Callers submit generations from any thread; the scheduler admits
+ * them into free slots between decode steps (continuous batching), decodes
+ * all active slots in one llama_batch per step, samples each, and pushes
+ * text to each job's sink.  A job whose cancel flag is set is dropped, and
+ * its slot freed, at the next step.
+ */
+#ifndef BRG_ENGINE_ENGINE_H
+#define BRG_ENGINE_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/gen.h"
+
+struct engine_model;
+
+struct engine_params {
+	const char *id;            /* model id for messages and error details */
+	const char *path;          /* GGUF file */
+	int n_ctx;                 /* context per slot (tokens); 0: the model's trained length */
+	int n_slots;               /* parallel sequences */
+	int n_threads;             /* 0: all cores */
+	int n_gpu_layers;          /* -1: all */
+	int n_batch;               /* max tokens per decode step */
+	int max_queue;             /* jobs waiting for a slot before submit says MODEL_BUSY */
+	const char *chat_template; /* NULL: the GGUF's, else ChatML; or a llama.cpp template name */
+};
+
+struct engine_params engine_default_params(void);
+
+/*
+ * Once per process, before any other engine call: loads the ggml backends
+ * found in 'backend_dir' (the CPU variant for this processor) and routes
+ * llama.cpp's log into core/log.  Not thread-safe.
+ */
+enum brg_err engine_init(const char *backend_dir, struct brg_error *err);
+void engine_shutdown(void);
+
+/*
+ * Loads the model, creates its context and starts its scheduler thread.
+ * Errors: BRG_E_MODEL_LOAD (file missing, not GGUF, out of memory; the
+ * message says which), BRG_E_BAD_REQUEST for a chat_template name llama.cpp
+ * does not know.  On success *out is the caller's; engine_free() frees it.
+ */
+enum brg_err engine_load(const struct engine_params *p, struct engine_model **out,
+                         struct brg_error *err);
+
+/*
+ * Stops the scheduler: every queued or running job finishes with
+ * GEN_FINISH_CANCELLED (its on_done is called), then the thread is joined and
+ * everything freed.  engine_free(NULL) does nothing.
+ */
+void engine_free(struct engine_model *m);
+
+/* Facts about a loaded model; thread-safe, can't fail. */
+int engine_n_ctx(const struct engine_model *m); /* per slot */
+int engine_n_ctx_train(const struct engine_model *m);
+int engine_n_slots(const struct engine_model *m);
+int engine_n_busy_slots(const struct engine_model *m); /* slots holding a job now */
+size_t engine_memory_bytes(const struct engine_model *m);
+
+/*
+ * Renders messages through the chat template (the config override, the
+ * GGUF's own, or ChatML when the file has none), ending with the assistant
+ * turn's opening.  *out is malloc'd, NUL-terminated, the caller's.  Errors:
+ * BRG_E_BAD_REQUEST (template rejects the messages), BRG_E_NOMEM.
+ * Thread-safe.
+ */
+enum brg_err engine_chat_render(struct engine_model *m, const struct chat_msg *msgs, size_t n,
+                                char **out, struct brg_error *err);
+
+/*
+ * Queues one generation of 'prompt' (text; the BOS token is added when the
+ * model wants one, never twice).  Tokenizes on the caller's thread so that a
+ * prompt that cannot fit fails here: BRG_E_CONTEXT_BUDGET with details
+ * current_tokens, budget, model.  BRG_E_MODEL_BUSY when max_queue jobs
+ * already wait.  On BRG_OK the engine owns the job: 'sink' gets its pieces
+ * and exactly one on_done from the scheduler thread.  'p' is copied.
+ * 'cancel' is borrowed and must stay valid until on_done; setting it asks
+ * the scheduler to drop the job at its next step.  On error the sink is
+ * never called.
+ */
+enum brg_err engine_submit(struct engine_model *m, const char *prompt, const struct gen_params *p,
+                           const atomic_bool *cancel, struct sink sink, struct brg_error *err);
+
+/* Tokens 'text' would take (with BOS); -1 on failure.  Thread-safe. */
+int engine_count_tokens(struct engine_model *m, const char *text);
+
+#endif
