@@ -77,9 +77,34 @@ struct config {
  * message "FILE:LINE: key 'KEY': what is wrong" (or "INFERENCE_X: ..." for
  * an environment variable).  On success *out is the caller's; config_free().
  * Does not check that model files exist (main.c reports that, with advice).
+ * A file that cannot be read: BRG_E_CONFIG "cannot read FILE: reason"; an
+ * empty file is valid (defaults).  Out of memory: BRG_E_NOMEM.
+ *
+ * Environment: INFERENCE_HOST, _PORT, _LOG_LEVEL, _REQUEST_TIMEOUT,
+ * _MAX_BODY_BYTES, _API_KEY set the server keys of the same meaning, with
+ * the same rules; INFERENCE_MODELS_DIR (relative: to the working directory);
+ * INFERENCE_GPU_LAYERS sets every model's gpu_layers;
+ * INFERENCE_PRELOAD_MODELS=a,b replaces 'preload' (ids must name models).
+ * An empty value counts as unset — so an empty INFERENCE_API_KEY never turns
+ * authentication off — except INFERENCE_PRELOAD_MODELS="", which means
+ * "preload nothing".
+ *
+ * Paths come out absolute: models_dir (canonical when it exists) and each
+ * model's path = file when absolute, else models_dir/file.
  */
 enum brg_err config_load(const char *path, char *const *envp, struct config **out,
                          struct brg_error *err);
+
+/*
+ * config_load() on YAML text already in memory (len bytes; need not be
+ * NUL-terminated): what the fuzz harness and tests use.  'name' stands for
+ * the file in messages and its directory anchors a relative models_dir;
+ * NULL: "<string>" and the working directory.  Same errors and ownership.
+ */
+enum brg_err config_load_string(const char *yaml, size_t len, const char *name, char *const *envp,
+                                struct config **out, struct brg_error *err);
+
+/* Frees everything; config_free(NULL) does nothing. */
 void config_free(struct config *c);
 
 /* The model with this id, or NULL. */

@@ -57,7 +57,7 @@ struct gen_result {
 	int n_cached;     /* of those, reused from the KV cache */
 	int n_completion; /* tokens sampled, the end-of-generation token excluded */
 	enum brg_err err; /* BRG_OK unless finish == GEN_FINISH_ERROR */
-	char err_message[256];
+	char err_message[BRG_ERR_MSG_MAX];
 };
 
 /*
@@ -72,6 +72,22 @@ struct sink {
 	int (*on_piece)(void *ud, const char *utf8, size_t len);
 	void (*on_done)(void *ud, const struct gen_result *res);
 	void *ud;
+};
+
+/*
+ * One request for generation as providers see it: either chat messages or a
+ * raw prompt, n_choices independent sequences of it, and the request's
+ * cancel flag.  Everything is borrowed from the caller for the duration of
+ * the provider call; producers copy what they keep.
+ */
+struct gen_request {
+	const char *model;           /* the provider's own model id */
+	const struct chat_msg *msgs; /* chat; NULL for a raw prompt */
+	size_t n_msgs;
+	const char *prompt; /* raw completion prompt when msgs is NULL */
+	struct gen_params params;
+	size_t n_choices; /* >= 1; choice i samples with seed + i */
+	const atomic_bool *cancel;
 };
 
 #endif

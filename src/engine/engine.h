@@ -60,6 +60,14 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
  */
 void engine_free(struct engine_model *m);
 
+/*
+ * Refuses new submits (BRG_E_SHUTTING_DOWN) and cancels every queued and
+ * running job: each gets its on_done with GEN_FINISH_CANCELLED at the
+ * scheduler's next step.  The model stays allocated until engine_free().
+ * Thread-safe; used at shutdown so that waiting HTTP handlers finish.
+ */
+void engine_stop(struct engine_model *m);
+
 /* Facts about a loaded model; thread-safe, can't fail. */
 int engine_n_ctx(const struct engine_model *m); /* per slot */
 int engine_n_ctx_train(const struct engine_model *m);

@@ -1,0 +1,32 @@
+/*
+ * api.h — brigade's endpoints: the OpenAI surface (/v1/chat/completions,
+ * /v1/completions, /v1/models...) and brigade's own (load/unload, health).
+ * api/ turns JSON into the internal request structs (jansson), validates
+ * them, hands them to orchestrate/, and encodes what comes back — JSON or
+ * SSE.  It never talks to llama.cpp.
+ */
+#ifndef BRG_API_API_H
+#define BRG_API_API_H
+
+#include <stddef.h>
+
+#include "http/http.h"
+#include "route/route.h"
+
+struct api_opts {
+	int request_timeout_s;   /* a request still running after this gets 504 */
+	size_t max_output_bytes; /* per choice */
+	const char *config_name; /* preset name shown by /health/ready, or NULL */
+};
+
+struct api {
+	struct router *router; /* borrowed */
+	struct api_opts opts;
+};
+
+/* The routing table to pass to http_server_start with the struct api as ud. */
+const struct http_route *api_routes(size_t *n);
+/* The http_error_fn for http_server_start. */
+void api_on_http_error(void *ud, struct http_exchange *x, enum brg_err code, const char *message);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * api_int.h — what the files of api/ share and nobody else sees.
+ */
+#ifndef BRG_API_INT_H
+#define BRG_API_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "core/gen.h"
+#include "orchestrate/orchestrate.h"
+
+#define API_MAX_N       16 /* choices per request (n, times prompts) */
+#define API_MAX_PROMPTS 16 /* prompts in one /v1/completions call */
+
+/* A validated chat or completion request.  Strings point into 'root' or
+ * into 'owned'; api_request_fini() frees both. */
+struct api_request {
+	json_t *root;
+	bool is_chat;
+	const char *model;
+	struct chat_msg *msgs;
+	size_t n_msgs;
+	const char *prompts[API_MAX_PROMPTS];
+	size_t n_prompts;
+	char **owned;
+	size_t n_owned;
+	struct gen_params params;
+	size_t n; /* choices per prompt */
+	bool is_stream;
+	bool include_usage;
+	bool echo;
+	const char *task_type;
+	enum orch_mode mode;
+	int priority;
+};
+
+/* Parses and validates a /v1/chat/completions or /v1/completions body.
+ * Errors: BRG_E_BAD_JSON, BRG_E_BAD_REQUEST (detail "param" names the
+ * field).  On error 'out' needs no fini. */
+enum brg_err api_parse_chat(const char *body, size_t len, struct api_request *out,
+                            struct brg_error *err);
+enum brg_err api_parse_completion(const char *body, size_t len, struct api_request *out,
+                                  struct brg_error *err);
+void api_request_fini(struct api_request *r);
+
+/* Replies with the spec's JSON error body (and Retry-After when retriable). */
+void api_reply_error(struct http_exchange *x, const struct brg_error *e);
+/* Replies 'status' with the JSON encoding of 'v' (stolen). */
+void api_reply_json(struct http_exchange *x, int status, json_t *v);
+/* The spec's error object {"error": {...}} (new reference). */
+json_t *api_error_json(const struct brg_error *e);
+
+/* Handlers. */
+void api_chat_completions(void *ud, struct http_exchange *x);
+void api_completions(void *ud, struct http_exchange *x);
+void api_models_list(void *ud, struct http_exchange *x);
+void api_models_get(void *ud, struct http_exchange *x);
+void api_models_load(void *ud, struct http_exchange *x);
+void api_models_unload(void *ud, struct http_exchange *x);
+void api_health(void *ud, struct http_exchange *x);
+void api_health_ready(void *ud, struct http_exchange *x);
+
+#endif

@@ -1,0 +1,463 @@
+/*
+ * chat.c — POST /v1/chat/completions and POST /v1/completions: one run of
+ * a validated request, answered as one JSON body or as server-sent events.
+ *
+ * A run owns a gen_stream with one choice per (prompt, n) pair.  It starts
+ * every choice through orchestrate/, then sleeps in http_wait() on the
+ * stream's eventfd and the client's socket.  If the client goes away the
+ * run cancels its choices and waits for their on_done before freeing
+ * anything — producers never write into freed memory.
+ *
+ * Streaming follows OpenAI's chunk format: a first chunk per choice with
+ * the role (chat), content deltas, a chunk with finish_reason, a usage
+ * chunk with empty choices when stream_options.include_usage is set, then
+ * "data: [DONE]".  An error after the stream has started becomes an event
+ * {"error": {...}} (the SDKs raise it) followed by [DONE].
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "api/api_int.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/stream.h"
+
+#define SSE_MAX ((size_t)64 << 20)
+
+struct run {
+	struct api *a;
+	struct http_exchange *x;
+	struct api_request req;
+	struct gen_stream *s;
+	size_t n_choices;
+	struct orch_info info;
+	char id[48];
+	long long created;
+	long long deadline_ms;
+	struct buf text[API_MAX_N];
+	bool is_done[API_MAX_N];
+	bool is_finish_sent[API_MAX_N];
+	struct gen_result res[API_MAX_N];
+	/* streaming */
+	struct buf out;
+	bool has_sent_roles;
+	bool has_sent_end;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void make_id(char *out, size_t len, const char *prefix)
+{
+	static const char alphabet[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char rnd[24];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		for (size_t i = 0; i < sizeof rnd; i++)
+			rnd[i] = (unsigned char)rand();
+	size_t n = (size_t)snprintf(out, len, "%s", prefix);
+	for (size_t i = 0; i < sizeof rnd && n + 1 < len; i++)
+		out[n++] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+	out[n] = '\0';
+}
+
+static void run_free(struct run *r)
+{
+	if (!r)
+		return;
+	if (r->s) {
+		/* Producers may still hold sinks: stop them and wait them out. */
+		gen_stream_cancel(r->s);
+		gen_stream_wait_all_done(r->s);
+		gen_stream_free(r->s);
+	}
+	for (size_t i = 0; i < API_MAX_N; i++)
+		buf_fini(&r->text[i]);
+	buf_fini(&r->out);
+	api_request_fini(&r->req);
+	free(r);
+}
+
+static struct run *run_new(struct api *a, struct http_exchange *x)
+{
+	struct run *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->a = a;
+	r->x = x;
+	r->created = (long long)time(NULL);
+	r->deadline_ms = now_ms() + (long long)a->opts.request_timeout_s * 1000;
+	for (size_t i = 0; i < API_MAX_N; i++)
+		buf_init(&r->text[i], a->opts.max_output_bytes);
+	buf_init(&r->out, SSE_MAX);
+	return r;
+}
+
+/* Starts every choice.  Errors only when nothing could start; a later
+ * prompt's failure is recorded on its choices (they end in error). */
+static enum brg_err run_start(struct run *r, struct brg_error *err)
+{
+	r->n_choices = (r->req.is_chat ? 1 : r->req.n_prompts) * r->req.n;
+	r->s = gen_stream_new(r->n_choices, r->a->opts.max_output_bytes);
+	if (!r->s)
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	size_t n_prompts = r->req.is_chat ? 1 : r->req.n_prompts;
+	for (size_t p = 0; p < n_prompts; p++) {
+		struct sink sinks[API_MAX_N];
+		for (size_t i = 0; i < r->req.n; i++)
+			sinks[i] = gen_stream_sink(r->s, p * r->req.n + i);
+		struct orch_request o = {
+		    .mode = r->req.mode,
+		    .model = r->req.model,
+		    .task_type = r->req.task_type,
+		    .gen = {.msgs = r->req.msgs,
+		            .n_msgs = r->req.n_msgs,
+		            .prompt = r->req.is_chat ? NULL : r->req.prompts[p],
+		            .params = r->req.params,
+		            .n_choices = r->req.n,
+		            .cancel = gen_stream_cancel_flag(r->s)},
+		};
+		enum brg_err rc = orchestrate_run(r->a->router, &o, sinks, &r->info, err);
+		if (rc == BRG_OK)
+			continue;
+		/* Mark every choice that never started as failed, so waiting
+		 * for all of them terminates. */
+		struct gen_result res = {.finish = GEN_FINISH_ERROR, .err = rc};
+		snprintf(res.err_message, sizeof res.err_message, "%s", err->message);
+		for (size_t c = p * r->req.n; c < r->n_choices; c++)
+			gen_stream_fail(r->s, c, &res);
+		if (p == 0)
+			return rc;
+		gen_stream_cancel(r->s);
+		break;
+	}
+	return BRG_OK;
+}
+
+/* Moves what arrived into r->text and r->res.  Consumer thread. */
+static enum brg_err run_collect(struct run *r)
+{
+	gen_stream_ack(r->s);
+	for (size_t i = 0; i < r->n_choices; i++) {
+		if (r->is_done[i] && r->text[i].len == 0)
+			continue;
+		enum brg_err rc = gen_stream_take(r->s, i, &r->text[i], &r->is_done[i], &r->res[i]);
+		if (rc)
+			return rc;
+	}
+	return BRG_OK;
+}
+
+static bool run_all_done(const struct run *r)
+{
+	for (size_t i = 0; i < r->n_choices; i++)
+		if (!r->is_done[i])
+			return false;
+	return true;
+}
+
+/* The first failed choice's error, as the request's; BRG_OK if none. */
+static enum brg_err run_error(const struct run *r, struct brg_error *err)
+{
+	for (size_t i = 0; i < r->n_choices; i++) {
+		const struct gen_result *g = &r->res[i];
+		if (!r->is_done[i] || g->finish == GEN_FINISH_STOP ||
+		    g->finish == GEN_FINISH_LENGTH)
+			continue;
+		enum brg_err code =
+		    g->finish == GEN_FINISH_ERROR && g->err ? g->err : BRG_E_INTERNAL;
+		return brg_fail(err, code, "%s",
+		                g->err_message[0] ? g->err_message : "generation was interrupted");
+	}
+	return BRG_OK;
+}
+
+static json_t *usage_json(const struct run *r)
+{
+	long long n_prompt = 0, n_cached = 0, n_completion = 0;
+	for (size_t i = 0; i < r->n_choices; i++) {
+		if (i % r->req.n == 0) { /* each prompt counts once */
+			n_prompt += r->res[i].n_prompt;
+			n_cached += r->res[i].n_cached;
+		}
+		n_completion += r->res[i].n_completion;
+	}
+	return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)n_prompt,
+	                 "completion_tokens", (json_int_t)n_completion, "total_tokens",
+	                 (json_int_t)(n_prompt + n_completion), "prompt_tokens_details",
+	                 "cached_tokens", (json_int_t)n_cached);
+}
+
+static const char *finish_name(const struct gen_result *g)
+{
+	return g->finish == GEN_FINISH_LENGTH ? "length" : "stop";
+}
+
+static json_t *choice_json(const struct run *r, size_t i)
+{
+	const struct buf *t = &r->text[i];
+	const char *p = t->data ? t->data : "";
+	json_t *text = json_stringn(p, t->len);
+	if (!text)
+		return NULL;
+	if (r->req.is_chat)
+		return json_pack("{s:I, s:{s:s, s:o, s:n}, s:n, s:s}", "index", (json_int_t)i,
+		                 "message", "role", "assistant", "content", text, "refusal",
+		                 "logprobs", "finish_reason", finish_name(&r->res[i]));
+	return json_pack("{s:o, s:I, s:n, s:s}", "text", text, "index", (json_int_t)i, "logprobs",
+	                 "finish_reason", finish_name(&r->res[i]));
+}
+
+static void reply_complete(struct run *r)
+{
+	json_t *choices = json_array();
+	for (size_t i = 0; i < r->n_choices; i++) {
+		json_t *c = choice_json(r, i);
+		if (!c) {
+			json_decref(choices);
+			struct brg_error e;
+			brg_error_clear(&e);
+			brg_fail(&e, BRG_E_INTERNAL,
+			         "the model produced text that cannot be encoded");
+			api_reply_error(r->x, &e);
+			return;
+		}
+		json_array_append_new(choices, c);
+	}
+	json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:n, s:o, s:o}", "id", r->id, "object",
+	                         r->req.is_chat ? "chat.completion" : "text_completion", "created",
+	                         (json_int_t)r->created, "model", r->info.model,
+	                         "system_fingerprint", "choices", choices, "usage", usage_json(r));
+	api_reply_json(r->x, 200, body);
+}
+
+/* echo: the legacy completions endpoint returns prompt + completion. */
+static enum brg_err prepend_prompts(struct run *r)
+{
+	for (size_t i = 0; r->req.echo && i < r->n_choices; i++) {
+		const char *p = r->req.prompts[i / r->req.n];
+		struct buf b;
+		buf_init(&b, r->text[i].max + strlen(p));
+		if (buf_append(&b, p, strlen(p)) ||
+		    buf_append(&b, r->text[i].data ? r->text[i].data : "", r->text[i].len)) {
+			buf_fini(&b);
+			return BRG_E_NOMEM;
+		}
+		buf_fini(&r->text[i]);
+		r->text[i] = b;
+	}
+	return BRG_OK;
+}
+
+/* Waits for every choice; replies.  The run is freed by the caller. */
+static void run_blocking(struct run *r)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	while (!run_all_done(r)) {
+		long long left = r->deadline_ms - now_ms();
+		enum http_wait_result w =
+		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
+		if (w == HTTP_WAIT_GONE) {
+			log_info("client went away; cancelling %s", r->id);
+			return; /* no reply: http/ drops the connection */
+		}
+		if (w == HTTP_WAIT_TIMEOUT) {
+			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
+			         r->a->opts.request_timeout_s);
+			api_reply_error(r->x, &e);
+			return;
+		}
+		if (run_collect(r)) {
+			brg_fail(&e, BRG_E_TOO_LARGE,
+			         "the generated text exceeds the output limit");
+			api_reply_error(r->x, &e);
+			return;
+		}
+	}
+	if (run_error(r, &e) || prepend_prompts(r)) {
+		if (e.code == BRG_OK)
+			brg_fail(&e, BRG_E_NOMEM, "out of memory");
+		api_reply_error(r->x, &e);
+		return;
+	}
+	reply_complete(r);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+static void sse_event(struct run *r, json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (s && buf_appendf(&r->out, "data: %s\n\n", s))
+		log_warn("stream %s: event dropped (buffer full)", r->id);
+	free(s);
+}
+
+static json_t *chunk_base(struct run *r, json_t *choices)
+{
+	json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:n, s:o}", "id", r->id, "object",
+	                      r->req.is_chat ? "chat.completion.chunk" : "text_completion",
+	                      "created", (json_int_t)r->created, "model", r->info.model,
+	                      "system_fingerprint", "choices", choices);
+	if (c && r->req.include_usage)
+		json_object_set_new(c, "usage", json_null());
+	return c;
+}
+
+/* One choice's chunk: text (may be NULL) and/or its finish_reason. */
+static void sse_choice(struct run *r, size_t i, const char *text, size_t len, const char *role,
+                       const char *finish)
+{
+	json_t *t = text ? json_stringn(text, len) : NULL;
+	json_t *choice;
+	if (r->req.is_chat) {
+		json_t *delta = json_object();
+		if (role)
+			json_object_set_new(delta, "role", json_string(role));
+		if (t)
+			json_object_set_new(delta, "content", t);
+		choice = json_pack("{s:I, s:o, s:n, s:s?}", "index", (json_int_t)i, "delta", delta,
+		                   "logprobs", "finish_reason", finish);
+	} else {
+		choice = json_pack("{s:I, s:o, s:n, s:s?}", "index", (json_int_t)i, "text",
+		                   t ? t : json_string(""), "logprobs", "finish_reason", finish);
+	}
+	if (choice && !finish)
+		json_object_set_new(choice, "finish_reason", json_null());
+	sse_event(r, chunk_base(r, json_pack("[o]", choice)));
+}
+
+static void sse_end(struct run *r, const struct brg_error *e)
+{
+	if (e) {
+		sse_event(r, api_error_json(e));
+	} else if (r->req.include_usage) {
+		json_t *c = chunk_base(r, json_array());
+		if (c)
+			json_object_set_new(c, "usage", usage_json(r));
+		sse_event(r, c);
+	}
+	if (buf_append(&r->out, "data: [DONE]\n\n", 14))
+		log_warn("stream %s: [DONE] dropped", r->id);
+	r->has_sent_end = true;
+}
+
+/* Turns newly arrived text into events. */
+static void sse_progress(struct run *r)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	if (run_collect(r)) {
+		brg_fail(&e, BRG_E_TOO_LARGE, "the generated text exceeds the output limit");
+		gen_stream_cancel(r->s);
+		sse_end(r, &e);
+		return;
+	}
+	for (size_t i = 0; i < r->n_choices; i++) {
+		struct buf *t = &r->text[i];
+		if (t->len)
+			sse_choice(r, i, t->data, t->len, NULL, NULL);
+		buf_reset(t);
+		enum gen_finish f = r->res[i].finish;
+		if (r->is_done[i] && !r->is_finish_sent[i] &&
+		    (f == GEN_FINISH_STOP || f == GEN_FINISH_LENGTH)) {
+			sse_choice(r, i, NULL, 0, NULL, finish_name(&r->res[i]));
+			r->is_finish_sent[i] = true;
+		}
+	}
+	if (run_all_done(r))
+		sse_end(r, run_error(r, &e) ? &e : NULL);
+}
+
+static ssize_t sse_pull(void *ud, char *dst, size_t max)
+{
+	struct run *r = ud;
+	for (;;) {
+		if (r->out.len) {
+			size_t n = r->out.len < max ? r->out.len : max;
+			memcpy(dst, r->out.data, n);
+			buf_consume(&r->out, n);
+			return (ssize_t)n;
+		}
+		if (r->has_sent_end)
+			return 0;
+		long long left = r->deadline_ms - now_ms();
+		enum http_wait_result w =
+		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
+		if (w == HTTP_WAIT_GONE) {
+			log_info("client went away; cancelling %s", r->id);
+			return -1;
+		}
+		if (w == HTTP_WAIT_TIMEOUT) {
+			struct brg_error e;
+			brg_error_clear(&e);
+			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
+			         r->a->opts.request_timeout_s);
+			gen_stream_cancel(r->s);
+			sse_end(r, &e);
+			continue;
+		}
+		sse_progress(r);
+	}
+}
+
+static void sse_free(void *ud)
+{
+	run_free(ud);
+}
+
+static void run_streaming(struct run *r)
+{
+	for (size_t i = 0; r->req.is_chat && i < r->n_choices; i++)
+		sse_choice(r, i, "", 0, "assistant", NULL);
+	http_reply_stream(r->x, 200, "text/event-stream", sse_pull, sse_free, r);
+}
+
+static void handle(struct api *a, struct http_exchange *x, bool is_chat)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	struct run *r = run_new(a, x);
+	if (!r) {
+		brg_fail(&e, BRG_E_NOMEM, "out of memory");
+		api_reply_error(x, &e);
+		return;
+	}
+	size_t len;
+	const char *body = http_body(x, &len);
+	enum brg_err rc = is_chat ? api_parse_chat(body, len, &r->req, &e)
+	                          : api_parse_completion(body, len, &r->req, &e);
+	make_id(r->id, sizeof r->id, is_chat ? "chatcmpl-" : "cmpl-");
+	if (rc == BRG_OK)
+		rc = run_start(r, &e);
+	if (rc) {
+		api_reply_error(x, &e);
+		run_free(r);
+		return;
+	}
+	if (r->req.is_stream) {
+		run_streaming(r); /* the stream frees the run */
+		return;
+	}
+	run_blocking(r);
+	run_free(r);
+}
+
+void api_chat_completions(void *ud, struct http_exchange *x)
+{
+	handle(ud, x, true);
+}
+
+void api_completions(void *ud, struct http_exchange *x)
+{
+	handle(ud, x, false);
+}

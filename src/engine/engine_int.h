@@ -1,0 +1,120 @@
+/*
+ * engine_int.h — private to src/engine/: the structs behind struct
+ * engine_model and the functions the engine's files share.  Nothing outside
+ * src/engine/ includes this (it is the one place llama.h is included from).
+ *
+ * Files:
+ *   engine.c    init, llama.cpp log routing, load/free, submit, facts
+ *   template.c  choosing and rendering the chat template
+ *   sample.c    one llama_sampler chain per job from its gen_params
+ *   sched.c     the scheduler thread: slots, batching, decode, sampling
+ *
+ * Ownership and threads, once:
+ *   - struct engine_model is created by engine_load and freed by engine_free
+ *     after its scheduler thread has been joined.
+ *   - The queue (q_head/q_tail/n_queued), slot->job, n_busy, is_stopping
+ *     and is_draining are guarded by 'mu'.  Everything else in a slot, the llama_context, the
+ *     batch and the scratch buffers belong to the scheduler thread alone.
+ *   - model, vocab, tmpl and the numbers are immutable after engine_load, so
+ *     any thread may read them (tokenizing only reads the vocab).
+ *   - A job is owned by the queue, then by its slot, then freed by the
+ *     scheduler right after its on_done returns.
+ */
+#ifndef BRG_ENGINE_ENGINE_INT_H
+#define BRG_ENGINE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llama.h"
+
+#include "engine/engine.h"
+#include "engine/textstream.h"
+
+/* One queued or running generation. */
+struct job {
+	struct job *next; /* queue link */
+	llama_token *tokens;
+	int n_prompt;
+	struct gen_params params; /* params.stops[] point into stop_copies */
+	char *stop_copies[GEN_MAX_STOPS];
+	struct llama_sampler *chain; /* built on the submitting thread */
+	struct textstream *ts;
+	const atomic_bool *cancel; /* borrowed; may be NULL */
+	struct sink sink;
+};
+
+/*
+ * One parallel sequence; its index is its llama_seq_id.  A slot with a job
+ * is prefilling while n_past < job->n_prompt and decoding after that, when
+ * 'last' holds the sampled token that still has to go through the model.
+ */
+struct slot {
+	struct job *job;   /* NULL: free (guarded by mu) */
+	uint64_t admitted; /* admission order; the newest yields on failure */
+	int n_past;        /* tokens of this sequence in the KV cache */
+	int n_completion;  /* tokens sampled, end-of-generation excluded */
+	llama_token last;  /* decoding: the token to feed next */
+	int n_step;        /* tokens this slot put into the current batch */
+	int i_logits;      /* batch index of its logits this step, -1 none */
+};
+
+struct engine_model {
+	char *id;
+	char *path;
+	struct llama_model *model;
+	const struct llama_vocab *vocab;
+	struct llama_context *ctx;                   /* the scheduler thread's alone */
+	struct ggml_threadpool *pool;                /* attached to ctx; NULL: ggml's own */
+	void (*pool_free)(struct ggml_threadpool *); /* from the CPU backend */
+	char *tmpl;                                  /* a llama.cpp template name or text */
+
+	int n_ctx_slot;  /* tokens per sequence, prompt + completion */
+	int n_ctx_train; /* the model's trained context */
+	int n_slots;
+	int n_batch; /* tokens per decode step, >= n_slots */
+	int max_queue;
+	size_t mem_bytes;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a job was queued, or is_stopping was set */
+	struct job *q_head, *q_tail;
+	int n_queued;
+	bool is_stopping;  /* engine_free: the thread exits */
+	bool is_draining;  /* engine_stop: cancel everything, refuse submits */
+	atomic_int n_busy; /* slots holding a job; written under mu */
+	pthread_t thread;
+	bool has_thread;
+
+	/* Scheduler thread only. */
+	struct slot *slots;
+	struct llama_batch batch;
+	uint64_t n_admitted;
+	char *piece; /* llama_token_to_piece output */
+	size_t piece_cap;
+	char *text; /* textstream output */
+	size_t text_cap;
+};
+
+/* engine.c: frees everything a job owns; job_free(NULL) does nothing. */
+void engine_job_free(struct job *j);
+
+/*
+ * template.c: picks m->tmpl from 'name' (a llama.cpp template name or text),
+ * else the GGUF's own template, else ChatML.  Errors: BRG_E_BAD_REQUEST when
+ * 'name' is given and llama.cpp does not know it; BRG_E_NOMEM.
+ */
+enum brg_err engine_template_pick(struct engine_model *m, const char *name, struct brg_error *err);
+
+/*
+ * sample.c: a sampler chain for 'p' (see the file comment for the order).
+ * NULL on out-of-memory.  The caller frees it with llama_sampler_free().
+ */
+struct llama_sampler *engine_sampler_new(const struct gen_params *p, int n_vocab);
+
+/* sched.c: the scheduler thread's body; 'arg' is the struct engine_model. */
+void *engine_sched_main(void *arg);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * sample.c — builds one llama.cpp sampler chain per job from its
+ * gen_params.  The chain is created on the submitting thread (it touches no
+ * llama_context) and used only by the scheduler thread afterwards.
+ *
+ * Order, as llama-server builds it:
+ *   temperature <= 0:  [penalties] greedy
+ *   otherwise:         [penalties] [top_k] [top_p] [min_p] temp dist(seed)
+ * Penalties come first so that they act on the whole distribution before
+ * any truncation.  Greedy is a pure argmax, so temperature 0 is fully
+ * deterministic whatever else the scheduler is doing.
+ */
+#include "engine/engine_int.h"
+
+/* The OpenAI penalties look back this many tokens (llama-server's default). */
+#define PENALTY_LAST_N 64
+
+static bool add(struct llama_sampler *chain, struct llama_sampler *s)
+{
+	if (!s)
+		return false;
+	llama_sampler_chain_add(chain, s); /* the chain owns 's' from here on */
+	return true;
+}
+
+struct llama_sampler *engine_sampler_new(const struct gen_params *p, int n_vocab)
+{
+	struct llama_sampler_chain_params cp = llama_sampler_chain_default_params();
+	cp.no_perf = true;
+	struct llama_sampler *chain = llama_sampler_chain_init(cp);
+	if (!chain)
+		return NULL;
+	bool ok = true;
+	if (p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f)
+		ok = add(chain,
+		         llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, 1.0f,
+		                                      p->frequency_penalty, p->presence_penalty));
+	if (p->temperature <= 0.0f) {
+		ok = ok && add(chain, llama_sampler_init_greedy());
+		goto done;
+	}
+	if (ok && p->top_k > 0)
+		ok = add(chain, llama_sampler_init_top_k(p->top_k));
+	if (ok && p->top_p < 1.0f)
+		ok = add(chain, llama_sampler_init_top_p(p->top_p, 1));
+	if (ok && p->min_p > 0.0f)
+		ok = add(chain, llama_sampler_init_min_p(p->min_p, 1));
+	ok = ok && add(chain, llama_sampler_init_temp(p->temperature));
+	/* LLAMA_DEFAULT_SEED asks llama.cpp for a fresh random seed. */
+	ok = ok && add(chain, llama_sampler_init_dist(p->has_seed ? p->seed : LLAMA_DEFAULT_SEED));
+done:
+	if (!ok) {
+		llama_sampler_free(chain);
+		return NULL;
+	}
+	return chain;
+}

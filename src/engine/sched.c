@@ -1,0 +1,369 @@
+/*
+ * sched.c — one scheduler thread per loaded model: continuous batching over
+ * its slots, the way llama-server and llama.cpp's examples/parallel do it.
+ *
+ * Each turn of the loop:
+ *   1. Under the lock: drop queued jobs whose cancel flag is set, move the
+ *      oldest queued jobs into free slots (FIFO), or sleep on the condvar
+ *      when there is nothing to do (never a busy wait).
+ *   2. Finish slots whose job was cancelled (their slot is free at once).
+ *   3. Build one llama_batch: each decoding slot's last sampled token, then
+ *      prompt chunks of the prefilling slots, oldest first, up to n_batch
+ *      tokens; logits only where a token will be sampled.
+ *   4. llama_decode, then sample each slot that has logits, push the piece
+ *      through the slot's textstream to its sink, and finish the slot on
+ *      end-of-generation, a stop string, max tokens or a full context.
+ * New jobs join between steps; a finished slot is reused at the next step.
+ *
+ * Invariants:
+ *   - Only this thread touches m->ctx, m->batch and the slots' counters.
+ *   - slot->job changes only on this thread, under m->mu (submitters read
+ *     n_busy under the same lock to decide MODEL_BUSY).
+ *   - Sinks are called without m->mu held, so they may call back into the
+ *     engine (engine_n_busy_slots, even engine_submit).
+ *   - Every job gets exactly one on_done, then is freed; its slot is freed
+ *     before on_done so that the consumer sees the slot available.
+ *   - Every step makes progress: each active slot puts at least one token
+ *     into the batch (n_batch >= n_slots), and a failing decode fails one
+ *     job, so the loop can neither stall nor spin.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "engine/engine_int.h"
+
+static bool is_cancelled(const struct job *j)
+{
+	return j->cancel && atomic_load(j->cancel);
+}
+
+/* Reports the end of a job that never reached a slot, and frees it. */
+static void finish_queued(struct job *j, enum gen_finish f)
+{
+	struct gen_result r = {.finish = f, .n_prompt = j->n_prompt};
+	j->sink.on_done(j->sink.ud, &r);
+	engine_job_free(j);
+}
+
+/*
+ * Frees slot 's', then reports the job's end and frees it.  'msg' is for
+ * GEN_FINISH_ERROR.  Slot counters are left for the next admission to reset.
+ */
+static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, enum brg_err e,
+                   const char *msg)
+{
+	struct job *j = s->job;
+	struct gen_result r = {
+	    .finish = f,
+	    .n_prompt = j->n_prompt,
+	    .n_cached = 0,
+	    .n_completion = s->n_completion,
+	    .err = e,
+	};
+	if (msg)
+		snprintf(r.err_message, sizeof r.err_message, "%s", msg);
+	pthread_mutex_lock(&m->mu);
+	s->job = NULL;
+	atomic_fetch_sub(&m->n_busy, 1);
+	pthread_mutex_unlock(&m->mu);
+	s->n_step = 0;
+	s->i_logits = -1;
+	j->sink.on_done(j->sink.ud, &r);
+	engine_job_free(j);
+}
+
+/* Grows a scratch buffer to at least 'need' bytes. */
+static bool ensure(char **buf, size_t *cap, size_t need)
+{
+	if (*cap >= need && *buf)
+		return true;
+	size_t n = *cap ? *cap : 64;
+	while (n < need)
+		n *= 2;
+	char *grown = realloc(*buf, n);
+	if (!grown)
+		return false;
+	*buf = grown;
+	*cap = n;
+	return true;
+}
+
+/* Sends released text to the sink; false when the sink asked to stop. */
+static bool emit(const struct job *j, const char *text, size_t len)
+{
+	if (len == 0 || !j->sink.on_piece)
+		return true;
+	return j->sink.on_piece(j->sink.ud, text, len) == 0;
+}
+
+/* End without a stop string: release what the textstream held back, finish. */
+static void finish_flushed(struct engine_model *m, struct slot *s, enum gen_finish f)
+{
+	struct job *j = s->job;
+	size_t len = 0;
+	if (!ensure(&m->text, &m->text_cap, textstream_out_cap(j->ts, 0))) {
+		finish(m, s, GEN_FINISH_ERROR, BRG_E_NOMEM, "out of memory");
+		return;
+	}
+	textstream_flush(j->ts, m->text, &len);
+	emit(j, m->text, len); /* the job ends either way */
+	finish(m, s, f, BRG_OK, NULL);
+}
+
+/* The bytes of token 't' into m->piece; their length, or -1 out of memory. */
+static int32_t piece(struct engine_model *m, llama_token t)
+{
+	if (!ensure(&m->piece, &m->piece_cap, 64))
+		return -1;
+	int32_t n = llama_token_to_piece(m->vocab, t, m->piece, (int32_t)m->piece_cap, 0, false);
+	if (n < 0) {
+		if (!ensure(&m->piece, &m->piece_cap, (size_t)-n))
+			return -1;
+		n = llama_token_to_piece(m->vocab, t, m->piece, (int32_t)m->piece_cap, 0, false);
+	}
+	return n;
+}
+
+/* Handles token 't' just sampled for slot 's': output it, or finish. */
+static void take_token(struct engine_model *m, struct slot *s, llama_token t)
+{
+	struct job *j = s->job;
+	if (llama_vocab_is_eog(m->vocab, t)) {
+		finish_flushed(m, s, GEN_FINISH_STOP); /* EOG is neither counted nor shown */
+		return;
+	}
+	s->n_completion++;
+	int32_t n = piece(m, t);
+	if (n < 0 || !ensure(&m->text, &m->text_cap, textstream_out_cap(j->ts, (size_t)n))) {
+		finish(m, s, GEN_FINISH_ERROR, BRG_E_NOMEM, "out of memory");
+		return;
+	}
+	size_t len = 0;
+	bool is_stop = textstream_push(j->ts, m->piece, (size_t)n, m->text, &len);
+	if (!emit(j, m->text, len)) {
+		finish(m, s, GEN_FINISH_CANCELLED, BRG_OK, NULL);
+		return;
+	}
+	if (is_stop) {
+		finish(m, s, GEN_FINISH_STOP, BRG_OK, NULL);
+		return;
+	}
+	/* 't' would sit at position n_past; prompt + completion <= n_ctx_slot. */
+	bool is_full = s->n_past + 1 >= m->n_ctx_slot;
+	bool is_max = j->params.n_max_tokens >= 0 && s->n_completion >= j->params.n_max_tokens;
+	if (is_full || is_max) {
+		finish_flushed(m, s, GEN_FINISH_LENGTH);
+		return;
+	}
+	s->last = t;
+}
+
+/*
+ * Lock held.  Unlinks cancelled queued jobs onto *dropped, then moves the
+ * oldest queued jobs into free slots and clears those slots' KV cells (on
+ * admission rather than on finish, so a finished sequence's cache stays
+ * for prefix reuse until the slot is taken again).
+ */
+static void admit(struct engine_model *m, struct job **dropped)
+{
+	for (struct job **pp = &m->q_head; *pp;) {
+		struct job *j = *pp;
+		if (!is_cancelled(j)) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		j->next = *dropped;
+		*dropped = j;
+		m->n_queued--;
+	}
+	m->q_tail = NULL;
+	for (struct job *j = m->q_head; j; j = j->next)
+		m->q_tail = j;
+	llama_memory_t mem = llama_get_memory(m->ctx);
+	for (int i = 0; i < m->n_slots && m->q_head; i++) {
+		struct slot *s = &m->slots[i];
+		if (s->job)
+			continue;
+		struct job *j = m->q_head;
+		m->q_head = j->next;
+		if (!m->q_head)
+			m->q_tail = NULL;
+		m->n_queued--;
+		j->next = NULL;
+		*s = (struct slot){.job = j, .admitted = ++m->n_admitted, .i_logits = -1};
+		atomic_fetch_add(&m->n_busy, 1);
+		llama_memory_seq_rm(mem, i, -1, -1);
+	}
+}
+
+/* Finishes slots whose job was cancelled or asked for no tokens at all. */
+static void sweep(struct engine_model *m)
+{
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		if (!s->job)
+			continue;
+		if (is_cancelled(s->job))
+			finish(m, s, GEN_FINISH_CANCELLED, BRG_OK, NULL);
+		else if (s->job->params.n_max_tokens == 0)
+			finish(m, s, GEN_FINISH_LENGTH, BRG_OK, NULL);
+	}
+}
+
+static void batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama_seq_id seq,
+                      bool has_logits)
+{
+	int i = b->n_tokens++;
+	b->token[i] = t;
+	b->pos[i] = pos;
+	b->n_seq_id[i] = 1;
+	b->seq_id[i][0] = seq;
+	b->logits[i] = has_logits;
+}
+
+/* The prefilling slot admitted first that has no chunk in this batch yet. */
+static struct slot *next_prefill(struct engine_model *m)
+{
+	struct slot *best = NULL;
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		if (s->job && s->n_step == 0 && s->n_past < s->job->n_prompt &&
+		    (!best || s->admitted < best->admitted))
+			best = s;
+	}
+	return best;
+}
+
+/* Fills m->batch for this step; returns its token count. */
+static int build_batch(struct engine_model *m)
+{
+	struct llama_batch *b = &m->batch;
+	b->n_tokens = 0;
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		s->n_step = 0;
+		s->i_logits = -1;
+		if (!s->job || s->n_past < s->job->n_prompt)
+			continue;
+		s->i_logits = b->n_tokens;
+		s->n_step = 1;
+		batch_add(b, s->last, s->n_past, i, true);
+	}
+	struct slot *s;
+	while (b->n_tokens < m->n_batch && (s = next_prefill(m))) {
+		const struct job *j = s->job;
+		int n = j->n_prompt - s->n_past;
+		if (n > m->n_batch - b->n_tokens)
+			n = m->n_batch - b->n_tokens;
+		bool is_last = s->n_past + n == j->n_prompt;
+		for (int k = 0; k < n; k++) {
+			int pos = s->n_past + k;
+			bool has_logits = is_last && k == n - 1;
+			if (has_logits)
+				s->i_logits = b->n_tokens;
+			batch_add(b, j->tokens[pos], pos, (llama_seq_id)(s - m->slots), has_logits);
+		}
+		s->n_step = n;
+	}
+	return b->n_tokens;
+}
+
+/*
+ * llama_decode failed.  Whatever part of the batch reached the KV cache is
+ * removed (each slot goes back to its n_past), and the newest job in the
+ * batch fails, so the next step is smaller and the loop cannot spin.  With
+ * per-slot KV streams and n_past < n_ctx_slot, a return of 1 (no KV room)
+ * should not happen; this is the guard if it does.
+ */
+static void recover(struct engine_model *m, int ret)
+{
+	llama_memory_t mem = llama_get_memory(m->ctx);
+	struct slot *newest = NULL;
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		if (!s->job || s->n_step == 0)
+			continue;
+		llama_memory_seq_rm(mem, i, s->n_past, -1);
+		if (!newest || s->admitted > newest->admitted)
+			newest = s;
+	}
+	log_warn("model %s: llama_decode returned %d for %d tokens; failing the newest job", m->id,
+	         ret, m->batch.n_tokens);
+	if (newest)
+		finish(m, newest, GEN_FINISH_ERROR, ret == 1 ? BRG_E_RESOURCE : BRG_E_INTERNAL,
+		       ret == 1 ? "no room in the KV cache" : "llama_decode failed");
+}
+
+/* One decode step over every active slot. */
+static void step(struct engine_model *m)
+{
+	if (build_batch(m) == 0)
+		return;
+	int ret = llama_decode(m->ctx, m->batch);
+	if (ret != 0) {
+		recover(m, ret);
+		return;
+	}
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		if (!s->job || s->n_step == 0)
+			continue;
+		s->n_past += s->n_step;
+		if (s->i_logits < 0)
+			continue; /* a prompt chunk that is not the last */
+		llama_token t = llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
+		take_token(m, s, t);
+	}
+}
+
+/* engine_stop or engine_free: every running and queued job ends CANCELLED. */
+static void cancel_all(struct engine_model *m)
+{
+	for (int i = 0; i < m->n_slots; i++)
+		if (m->slots[i].job)
+			finish(m, &m->slots[i], GEN_FINISH_CANCELLED, BRG_OK, NULL);
+	pthread_mutex_lock(&m->mu);
+	struct job *q = m->q_head;
+	m->q_head = m->q_tail = NULL;
+	m->n_queued = 0;
+	pthread_mutex_unlock(&m->mu);
+	while (q) {
+		struct job *next = q->next;
+		finish_queued(q, GEN_FINISH_CANCELLED);
+		q = next;
+	}
+}
+
+void *engine_sched_main(void *arg)
+{
+	struct engine_model *m = arg;
+	for (;;) {
+		struct job *dropped = NULL;
+		pthread_mutex_lock(&m->mu);
+		while (!m->is_stopping && !m->q_head && atomic_load(&m->n_busy) == 0)
+			pthread_cond_wait(&m->cv, &m->mu);
+		bool is_stopping = m->is_stopping;
+		bool is_draining = m->is_draining;
+		if (!is_stopping && !is_draining)
+			admit(m, &dropped);
+		pthread_mutex_unlock(&m->mu);
+		while (dropped) {
+			struct job *next = dropped->next;
+			finish_queued(dropped, GEN_FINISH_CANCELLED);
+			dropped = next;
+		}
+		if (is_stopping)
+			break;
+		if (is_draining) {
+			/* engine_stop: nothing new can be queued; sleep until freed. */
+			cancel_all(m);
+			continue;
+		}
+		sweep(m);
+		step(m);
+	}
+	cancel_all(m);
+	return NULL;
+}

@@ -1,0 +1,279 @@
+/*
+ * main.c — the brigade command: wiring and CLI only.
+ *
+ *   brigade serve   [--config FILE] [--host H] [--port N]   run the server
+ *   brigade models  [--config FILE]                         list configured models
+ *   brigade verify  [--config FILE]                         check config and model files
+ *
+ * Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "provider/local.h"
+#include "route/route.h"
+
+#define BRIGADE_VERSION "0.1.0"
+
+extern char **environ;
+
+static const char usage[] =
+    "brigade " BRIGADE_VERSION " — OpenAI-compatible LLM inference server\n"
+    "\n"
+    "Usage:\n"
+    "  brigade serve  [--config FILE] [--host HOST] [--port PORT]\n"
+    "  brigade models [--config FILE]   list configured models and their files\n"
+    "  brigade verify [--config FILE]   check the configuration and model files\n"
+    "  brigade --help | --version\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE  models/server configuration (default: config/models.yaml if present)\n"
+    "  --host HOST    address to listen on (default 127.0.0.1; INFERENCE_HOST)\n"
+    "  --port PORT    port to listen on, 0 for any free port (default 8085; INFERENCE_PORT)\n"
+    "\n"
+    "Environment (override the file): INFERENCE_HOST, INFERENCE_PORT, INFERENCE_MODELS_DIR,\n"
+    "  INFERENCE_PRELOAD_MODELS, INFERENCE_LOG_LEVEL, INFERENCE_GPU_LAYERS,\n"
+    "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_MAX_BODY_BYTES.\n"
+    "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries (found next to the\n"
+    "  binary's deps/ by default).\n"
+    "\n"
+    "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
+    "  GET /v1/models/{id}, POST /v1/models/{id}/load, POST /v1/models/{id}/unload,\n"
+    "  GET /health, GET /health/ready.\n";
+
+struct cli {
+	const char *command;
+	const char *config;
+	const char *host;
+	int port; /* -1: not given */
+};
+
+static int parse_cli(int argc, char **argv, struct cli *c)
+{
+	*c = (struct cli){.port = -1};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(a, "--version")) {
+			puts("brigade " BRIGADE_VERSION);
+			exit(0);
+		} else if ((!strcmp(a, "--config") || !strcmp(a, "--host") ||
+		            !strcmp(a, "--port")) &&
+		           i + 1 < argc) {
+			const char *v = argv[++i];
+			if (!strcmp(a, "--config"))
+				c->config = v;
+			else if (!strcmp(a, "--host"))
+				c->host = v;
+			else {
+				char *end;
+				long p = strtol(v, &end, 10);
+				if (*end || p < 0 || p > 65535) {
+					fprintf(stderr,
+					        "brigade: --port: '%s' is not a port number\n", v);
+					return 2;
+				}
+				c->port = (int)p;
+			}
+		} else if (!c->command && a[0] != '-') {
+			c->command = a;
+		} else {
+			fprintf(stderr, "brigade: unknown or incomplete option '%s'\n\n%s", a,
+			        usage);
+			return 2;
+		}
+	}
+	if (!c->command) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!c->config && access("config/models.yaml", R_OK) == 0)
+		c->config = "config/models.yaml";
+	return 0;
+}
+
+static struct config *load_config(const struct cli *c)
+{
+	struct config *cfg = NULL;
+	struct brg_error e;
+	brg_error_clear(&e);
+	if (config_load(c->config, environ, &cfg, &e)) {
+		fprintf(stderr, "brigade: configuration error: %s\n", e.message);
+		return NULL;
+	}
+	if (c->host) {
+		free(cfg->host);
+		cfg->host = strdup(c->host);
+	}
+	if (c->port >= 0)
+		cfg->port = c->port;
+	log_set_level((enum log_level)cfg->log_level);
+	return cfg;
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+/* Every preloaded model's file must exist; others only warn. */
+static int check_files(const struct config *cfg, bool is_strict)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_models; i++) {
+		const struct model_config *m = &cfg->models[i];
+		if (file_exists(m->path))
+			continue;
+		bool is_preload = false;
+		for (size_t k = 0; k < cfg->n_preload; k++)
+			is_preload |= strcmp(cfg->preload[k], m->id) == 0;
+		fprintf(
+		    stderr,
+		    "brigade: %s: model '%s' wants the GGUF file %s, which does not exist.\n"
+		    "  Put a .gguf file there, or point 'file:' in %s (or INFERENCE_MODELS_DIR)\n"
+		    "  at one you have.\n",
+		    is_preload || is_strict ? "error" : "warning", m->id, m->path,
+		    cfg->source ? cfg->source : "your config");
+		if (is_preload || is_strict)
+			rc = 2;
+	}
+	return rc;
+}
+
+static int cmd_models(const struct config *cfg)
+{
+	printf("%-24s %-8s %-6s %-6s %s\n", "ID", "CONTEXT", "SLOTS", "FILE", "PATH");
+	for (size_t i = 0; i < cfg->n_models; i++) {
+		const struct model_config *m = &cfg->models[i];
+		printf("%-24s %-8d %-6d %-6s %s\n", m->id, m->context_length, m->slots,
+		       file_exists(m->path) ? "ok" : "absent", m->path);
+	}
+	return 0;
+}
+
+static const char *backend_dir(char *buf, size_t len)
+{
+	const char *env = getenv("BRIGADE_BACKEND_DIR");
+	if (env && *env)
+		return env;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	static const char *rel[] = {"/../deps/llama-bin/bins/linux-x64",
+	                            "/../../deps/llama-bin/bins/linux-x64"};
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		int k = snprintf(buf, len, "%s%s", exe, rel[i]);
+		if (k > 0 && (size_t)k < len && access(buf, R_OK) == 0)
+			return buf;
+	}
+	return NULL;
+}
+
+static int wait_for_signal(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	int sig = 0;
+	sigwait(&set, &sig);
+	return sig;
+}
+
+static int serve(struct config *cfg)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	char dir[PATH_MAX];
+	/* Block the stop signals before any thread starts, so every thread
+	 * inherits the mask and only sigwait() sees them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (engine_init(backend_dir(dir, sizeof dir), &e)) {
+		fprintf(stderr, "brigade: %s\n", e.message);
+		return 1;
+	}
+	struct local_provider *lp = local_provider_new(cfg);
+	struct router *router = router_new();
+	if (!lp || !router || router_add(router, local_provider_get(lp))) {
+		fprintf(stderr, "brigade: out of memory\n");
+		return 1;
+	}
+	struct api a = {.router = router,
+	                .opts = {.request_timeout_s = cfg->request_timeout_s,
+	                         .max_output_bytes = (size_t)16 << 20}};
+	struct http_opts ho = http_default_opts();
+	ho.host = cfg->host;
+	ho.port = cfg->port;
+	ho.max_body_bytes = cfg->max_body_bytes;
+	ho.api_key = cfg->api_key;
+	size_t n_routes;
+	const struct http_route *routes = api_routes(&n_routes);
+	struct http_server *http = NULL;
+	if (http_server_start(&ho, routes, n_routes, api_on_http_error, &a, &http, &e)) {
+		fprintf(stderr, "brigade: %s\n", e.message);
+		return 1;
+	}
+	/* Tests and scripts read this line to learn the port. */
+	printf("brigade listening on http://%s:%d\n", cfg->host, http_server_port(http));
+	fflush(stdout);
+	if (local_provider_preload(lp, &e))
+		log_error("%s", e.message);
+	int sig = wait_for_signal();
+	log_info("signal %d: shutting down", sig);
+	/* Stop producers first so waiting handlers finish, then the server. */
+	local_provider_close(lp);
+	http_server_stop(http);
+	local_provider_free(lp);
+	router_free(router);
+	engine_shutdown();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	int rc = parse_cli(argc, argv, &c);
+	if (rc)
+		return rc;
+	if (strcmp(c.command, "serve") && strcmp(c.command, "models") &&
+	    strcmp(c.command, "verify")) {
+		fprintf(stderr, "brigade: unknown command '%s'\n\n%s", c.command, usage);
+		return 2;
+	}
+	struct config *cfg = load_config(&c);
+	if (!cfg)
+		return 2;
+	if (!strcmp(c.command, "models"))
+		rc = cmd_models(cfg);
+	else if (!strcmp(c.command, "verify"))
+		rc = check_files(cfg, true) ? 2 : (printf("configuration ok\n"), 0);
+	else
+		rc = check_files(cfg, false) ? 2 : serve(cfg);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * provider.h — one interface for everything that can answer a generation:
+ * the local llama.cpp engine today, remote OpenAI-compatible backends next.
+ * A provider is a table of function pointers plus its own state, so route/
+ * and orchestrate/ never know whether a model is local or remote.
+ */
+#ifndef BRG_PROVIDER_PROVIDER_H
+#define BRG_PROVIDER_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/gen.h"
+
+/* What /v1/models shows of one model.  Strings borrowed from the provider,
+ * valid during the callback only. */
+struct model_info {
+	const char *id;
+	const char *status; /* "loaded", "available", "loading", "failed" */
+	const char *error;  /* why it failed, or NULL */
+	long long memory_mb;
+	int context_length;
+	const char *const *roles;
+	size_t n_roles;
+	const char *owned_by;
+	int n_slots;
+	int n_busy_slots;
+};
+
+typedef void (*model_info_fn)(void *ud, const struct model_info *m);
+
+struct provider_ops {
+	const char *name; /* also the model-name prefix: "local" in "local:phi-4" */
+	/* Whether this provider serves model 'id'. */
+	bool (*has_model)(void *impl, const char *id);
+	/*
+	 * Starts r->n_choices sequences.  On BRG_OK every sinks[i] gets exactly
+	 * one on_done (a choice that could not start gets on_done with
+	 * GEN_FINISH_ERROR).  On an error return no sink is ever called.
+	 */
+	enum brg_err (*generate)(void *impl, const struct gen_request *r, struct sink *sinks,
+	                         struct brg_error *err);
+	void (*each_model)(void *impl, model_info_fn fn, void *ud);
+	/* Info for one model; false when unknown. */
+	bool (*model)(void *impl, const char *id, model_info_fn fn, void *ud);
+	/* Blocking; errors: BRG_E_MODEL_NOT_FOUND, BRG_E_MODEL_LOAD. */
+	enum brg_err (*load)(void *impl, const char *id, struct brg_error *err);
+	/* Blocking until in-flight work on the model is done. */
+	enum brg_err (*unload)(void *impl, const char *id, struct brg_error *err);
+	/* Readiness: models loaded, preloads finished / wanted. */
+	void (*readiness)(void *impl, size_t *n_loaded, size_t *n_preload_done,
+	                  size_t *n_preload_total);
+};
+
+struct provider {
+	const struct provider_ops *ops;
+	void *impl;
+};
+
+#endif

@@ -1,0 +1,108 @@
+// /v1/models, load/unload and the health checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, raw, specError, waitReady } from './helpers.mjs';
+
+test('models list, get, load, unload and readiness', async (t) => {
+  const srv = await startServer({
+    models: [{ id: 'stories', slots: 2, context_length: 256, roles: ['primary', 'fast'] },
+             { id: 'tiny', file: 'llama-2-tiny-random.gguf', roles: ['coder'] }],
+    preload: ['stories'],
+  });
+  t.after(() => srv.stop());
+  const list = await srv.client.models.list();
+  const ids = list.data.map((m) => m.id);
+  assert.deepEqual(ids, ['stories', 'tiny']);
+  const s = list.data[0];
+  assert.equal(s.object, 'model');
+  assert.equal(s.owned_by, 'brigade');
+  assert.equal(s.status, 'loaded');
+  assert.equal(s.context_length, 256);
+  assert.deepEqual(s.roles, ['primary', 'fast']);
+  assert.ok(s.memory_mb >= 1);
+  assert.equal(list.data[1].status, 'available');
+
+  const tiny = await srv.client.models.retrieve('tiny');
+  assert.equal(tiny.id, 'tiny');
+  assert.equal(tiny.status, 'available');
+
+  const ready = await (await fetch(`${srv.baseURL}/health/ready`)).json();
+  assert.equal(ready.status, 'ready');
+  assert.deepEqual(ready.loaded_models, ['stories']);
+
+  const loaded = await raw(srv, 'POST', '/v1/models/tiny/load');
+  assert.equal(loaded.status, 200);
+  assert.equal(loaded.json.status, 'loaded');
+  assert.equal((await srv.client.models.retrieve('tiny')).status, 'loaded');
+
+  const unloaded = await raw(srv, 'POST', '/v1/models/stories/unload');
+  assert.equal(unloaded.status, 200);
+  assert.equal(unloaded.json.status, 'available');
+  const again = await raw(srv, 'POST', '/v1/models/stories/unload');
+  assert.equal(again.status, 200, 'unload is idempotent');
+
+  // A request for an unloaded model loads it on demand.
+  const r = await srv.client.chat.completions.create({ model: 'stories', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
+  assert.equal(r.usage.completion_tokens, 3);
+  assert.equal((await srv.client.models.retrieve('stories')).status, 'loaded');
+
+  specError(assert, await raw(srv, 'GET', '/v1/models/nope'), 404, 'MODEL_NOT_FOUND');
+  specError(assert, await raw(srv, 'POST', '/v1/models/nope/load'), 404, 'MODEL_NOT_FOUND');
+  specError(assert, await raw(srv, 'POST', '/v1/models/nope/unload'), 404, 'MODEL_NOT_FOUND');
+});
+
+test('health is ok at once; ready is 503 with progress while a model loads', async (t) => {
+  // A FIFO as the model file: loading blocks on it until we open the other end.
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-fifo-'));
+  const fifo = join(dir, 'slow.gguf');
+  execFileSync('mkfifo', [fifo]);
+  const srv = await startServer({ models: [{ id: 'slow', file: fifo }], waitReady: false });
+  t.after(() => srv.stop());
+  const health = await raw(srv, 'GET', '/health');
+  assert.equal(health.status, 200);
+  assert.deepEqual(health.json, { status: 'ok' });
+  const nr = await raw(srv, 'GET', '/health/ready');
+  assert.equal(nr.status, 503);
+  assert.equal(nr.json.status, 'not_ready');
+  assert.equal(nr.json.reason, 'Models still loading');
+  assert.equal(nr.json.progress, '0/1');
+  assert.equal((await srv.client.models.retrieve('slow')).status, 'loading');
+  // Give it an empty "file": the load fails, and readiness says so.
+  closeSync(openSync(fifo, 'w'));
+  for (let i = 0; i < 200; i++) {
+    const r = await raw(srv, 'GET', '/health/ready');
+    if (r.json.reason !== 'Models still loading') break;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  const after = await raw(srv, 'GET', '/health/ready');
+  assert.equal(after.status, 503);
+  assert.equal(after.json.reason, 'No models loaded');
+  assert.equal(after.json.progress, '1/1');
+  const m = await srv.client.models.retrieve('slow');
+  assert.equal(m.status, 'failed');
+  assert.ok(m.error.length > 0);
+});
+
+test('with no model loaded, ready is 503 until one is loaded', async (t) => {
+  const srv = await startServer({ models: [{ id: 'stories' }], preload: [], waitReady: false });
+  t.after(() => srv.stop());
+  const nr = await raw(srv, 'GET', '/health/ready');
+  assert.equal(nr.status, 503);
+  assert.equal(nr.json.reason, 'No models loaded');
+  assert.equal((await raw(srv, 'POST', '/v1/models/stories/load')).status, 200);
+  const ready = await waitReady(srv);
+  assert.deepEqual(ready.loaded_models, ['stories']);
+});
+
+test('an API key, when configured, guards /v1 but not /health', async (t) => {
+  const srv = await startServer({ models: [{ id: 'stories' }], env: { INFERENCE_API_KEY: 'sekret' }, apiKey: 'sekret' });
+  t.after(() => srv.stop());
+  assert.equal((await srv.client.models.list()).data.length, 1);
+  specError(assert, await raw(srv, 'GET', '/v1/models'), 401, 'UNAUTHORIZED');
+  specError(assert, await raw(srv, 'GET', '/v1/models', undefined, { authorization: 'Bearer wrong' }), 401, 'UNAUTHORIZED');
+  assert.equal((await raw(srv, 'GET', '/health')).status, 200);
+});
