@@ -22,7 +22,7 @@ CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc -I$(LLAMA_SRC)/include -I$(LLA
 	$(shell pkg-config --cflags libmicrohttpd jansson yaml-0.1 2>/dev/null) $(EXTRA_CFLAGS)
 # $ORIGIN keeps the binary runnable from any working directory without
 # LD_LIBRARY_PATH; the libraries stay in the git-ignored deps/.
-LDFLAGS_ALL := $(SAN) -L$(LLAMA_BIN) -Wl,-rpath,'$$ORIGIN/../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../$(LLAMA_BIN)'
+LDFLAGS_ALL := $(SAN) -L$(LLAMA_BIN) -Wl,-rpath,'$$ORIGIN/../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../../$(LLAMA_BIN)'
 LDLIBS_ALL := -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so \
 	-lmicrohttpd -lcurl -ljansson -lyaml -lpthread -lm
 
@@ -47,7 +47,8 @@ setup-once:
 
 $(BUILD)/obj/%.o: %.c | setup-once
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libbrigade.a: $(OBJS)
 	@rm -f $@
@@ -76,12 +77,13 @@ test: setup
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # The sanitizer build lives in its own tree so both can coexist.
+ASAN_VARS := BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
 asan: setup-once
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
-		SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' all
+	@$(MAKE) --no-print-directory $(ASAN_VARS) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(abspath tools/lsan.supp) \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		$(MAKE) --no-print-directory BUILD=build/asan unit integration
+		$(MAKE) --no-print-directory $(ASAN_VARS) unit integration
 
 fuzz: setup-once
 	@bash tools/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SRCS)

@@ -146,16 +146,19 @@ static int online_cores(void)
 
 static enum brg_err check_params(const struct engine_params *p, struct brg_error *err)
 {
+	const char *id = p->id ? p->id : "model";
 	if (!p->path)
-		return brg_fail(err, BRG_E_CONFIG, "model %s: no file", p->id ? p->id : "?");
+		return brg_fail(err, BRG_E_CONFIG, "model %s: no file", id);
 	if (p->n_slots < 1 || (size_t)p->n_slots > llama_max_parallel_sequences())
-		return brg_fail(err, BRG_E_CONFIG, "model %s: slots must be 1..%zu", p->id,
+		return brg_fail(err, BRG_E_CONFIG, "model %s: slots must be 1..%zu", id,
 		                llama_max_parallel_sequences());
 	if (p->n_ctx < 0 || p->n_batch < 1 || p->max_queue < 0 || p->n_threads < 0)
 		return brg_fail(err, BRG_E_CONFIG,
 		                "model %s: context, batch, max_queue and threads must be >= 0 "
 		                "(batch >= 1)",
-		                p->id);
+		                id);
+	if ((long long)p->n_ctx * p->n_slots > INT32_MAX)
+		return brg_fail(err, BRG_E_CONFIG, "model %s: context x slots is too large", id);
 	return BRG_OK;
 }
 
@@ -184,12 +187,13 @@ static enum brg_err load_weights(struct engine_model *m, const struct engine_par
  * Gives the context a persistent CPU threadpool.  Without one, ggml's CPU
  * backend creates and joins a throw-away pool of threads on every
  * llama_decode; a freshly created worker tends to start on its creator's
- * core, and the two then spin at ggml's barriers on one core while another
- * sits idle.  Measured on a 2-core VM with stories260K: 7 to 3,000 tok/s
- * from run to run without the pool, a steady ~3,000 with it (llama-cli
- * and llama-bench attach one for the same reason).  The CPU backend is
- * loaded at run time, so its threadpool functions are looked up through
- * the backend registry.  A failure only costs speed: it is logged.
+ * core, and the two then spin at ggml's barriers on one core while the
+ * other sits idle.  Measured on an otherwise idle 2-core VM, stories260K,
+ * 2 threads, one greedy stream: anywhere from 7 to 4,000 tok/s from run to
+ * run without the pool, 6,000 to 6,700 with it (llama-cli and llama-bench
+ * attach one too).  The CPU backend is loaded at run time, so its
+ * threadpool functions are looked up through the backend registry.  A
+ * failure here only costs speed, so it is logged, not returned.
  */
 static void attach_threadpool(struct engine_model *m, int n_threads)
 {
@@ -328,8 +332,8 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 		goto fail;
 	}
 	m->has_thread = true;
-	log_info("model %s loaded from %s: %d slots x %d tokens, template %.40s", m->id, m->path,
-	         m->n_slots, m->n_ctx_slot, m->tmpl);
+	log_info("model %s loaded from %s: %d slots x %d tokens", m->id, m->path, m->n_slots,
+	         m->n_ctx_slot);
 	*out = m;
 	return BRG_OK;
 fail:
@@ -391,9 +395,12 @@ size_t engine_memory_bytes(const struct engine_model *m)
 /*
  * Tokenizes 'text' the way the model wants a prompt: BOS when the vocab
  * asks for one, special tokens parsed (a rendered chat template contains
- * them), and never two BOS when the text already starts with it.  *out is
- * malloc'd.  Errors: BRG_E_NOMEM, BRG_E_TOO_LARGE.  Thread-safe: reads
- * only the vocab.
+ * them), and never two BOS when the text already starts with it.  The BOS
+ * is added here rather than by llama_tokenize(add_special): that would
+ * also append EOS for vocabs that ask for one (wrong for a prompt that is
+ * to be continued) and warns when the text brings its own BOS.  *out is
+ * malloc'd.  Errors: BRG_E_NOMEM, BRG_E_TOO_LARGE.  Thread-safe: reads only
+ * the vocab.
  */
 static enum brg_err tokenize(const struct engine_model *m, const char *text, llama_token **out,
                              int *n_out, struct brg_error *err)
@@ -401,30 +408,33 @@ static enum brg_err tokenize(const struct engine_model *m, const char *text, lla
 	size_t len = strlen(text);
 	if (len > INT32_MAX - 8)
 		return brg_fail(err, BRG_E_TOO_LARGE, "prompt too long");
-	bool add_bos = llama_vocab_get_add_bos(m->vocab);
 	int32_t cap = (int32_t)len + 8; /* a token covers >= 1 byte; + specials */
 	llama_token *toks = NULL;
 	int32_t n;
 	for (;;) {
-		llama_token *grown = realloc(toks, (size_t)cap * sizeof *toks);
+		/* toks[0] is kept free for the BOS. */
+		llama_token *grown = realloc(toks, ((size_t)cap + 1) * sizeof *toks);
 		if (!grown) {
 			free(toks);
 			return brg_fail(err, BRG_E_NOMEM, "out of memory");
 		}
 		toks = grown;
-		n = llama_tokenize(m->vocab, text, (int32_t)len, toks, cap, add_bos, true);
+		n = llama_tokenize(m->vocab, text, (int32_t)len, toks + 1, cap, false, true);
 		if (n >= 0)
 			break;
-		if (n == INT32_MIN) {
+		if (n == INT32_MIN || -n >= INT32_MAX) {
 			free(toks);
 			return brg_fail(err, BRG_E_TOO_LARGE, "prompt too long");
 		}
 		cap = -n;
 	}
 	llama_token bos = llama_vocab_bos(m->vocab);
-	if (add_bos && n >= 2 && toks[0] == bos && toks[1] == bos) {
-		memmove(toks, toks + 1, (size_t)(n - 1) * sizeof *toks);
-		n--;
+	if (llama_vocab_get_add_bos(m->vocab) && bos != LLAMA_TOKEN_NULL &&
+	    (n == 0 || toks[1] != bos)) {
+		toks[0] = bos;
+		n++;
+	} else {
+		memmove(toks, toks + 1, (size_t)n * sizeof *toks);
 	}
 	*out = toks;
 	*n_out = n;

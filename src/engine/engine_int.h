@@ -12,9 +12,12 @@
  * Ownership and threads, once:
  *   - struct engine_model is created by engine_load and freed by engine_free
  *     after its scheduler thread has been joined.
- *   - The queue (q_head/q_tail/n_queued), slot->job, n_busy, is_stopping
- *     and is_draining are guarded by 'mu'.  Everything else in a slot, the llama_context, the
- *     batch and the scratch buffers belong to the scheduler thread alone.
+ *   - The queue (q_head/q_tail/n_queued), is_stopping and is_draining are
+ *     guarded by 'mu'.  slot->job and n_busy are written only by the
+ *     scheduler thread, under 'mu', so that submitters see a consistent
+ *     count; the scheduler itself reads them without the lock.  Everything
+ *     else in a slot, the llama_context, the batch and the scratch buffers
+ *     belong to the scheduler thread alone.
  *   - model, vocab, tmpl and the numbers are immutable after engine_load, so
  *     any thread may read them (tokenizing only reads the vocab).
  *   - A job is owned by the queue, then by its slot, then freed by the

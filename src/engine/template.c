@@ -30,6 +30,7 @@ enum brg_err engine_template_pick(struct engine_model *m, const char *name, stru
 	if (name) {
 		if (!template_known(name))
 			return brg_fail(err, BRG_E_BAD_REQUEST, "unknown chat template %s", name);
+		log_info("model %s: chat template %s", m->id, name);
 	} else {
 		tmpl = llama_model_chat_template(m->model, NULL);
 		/*
@@ -43,6 +44,8 @@ enum brg_err engine_template_pick(struct engine_model *m, const char *name, stru
 			         m->id);
 			tmpl = NULL;
 		}
+		log_info("model %s: chat template %s", m->id,
+		         tmpl ? "from the GGUF" : "chatml (default)");
 		if (!tmpl)
 			tmpl = "chatml";
 	}

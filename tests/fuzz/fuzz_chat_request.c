@@ -1,4 +1,4 @@
-// sources: src/api/request.c src/route/route.c src/orchestrate/orchestrate.c src/core/err.c src/core/buf.c src/core/gen.c
+// sources: src/api/request.c src/route/route.c src/orchestrate/orchestrate.c src/core/*.c
 // libs: -ljansson
 /*
  * fuzz_chat_request.c — libFuzzer harness for api/request.c: the bytes go
@@ -19,10 +19,10 @@
 
 #include "api/api_int.h"
 
-#define CHECK(c)                      \
-	do {                          \
-		if (!(c))             \
-			abort();      \
+#define CHECK(c)                 \
+	do {                     \
+		if (!(c))        \
+			abort(); \
 	} while (0)
 
 static bool has_param(const struct brg_error *e)

@@ -23,7 +23,7 @@
 static void check_config(const struct config *c)
 {
 	static const char *const roles[] = {"primary", "fast", "coder", "thinker", "longctx"};
-	if (!c->host || !c->host[0] || c->port < 1 || c->port > 65535 || !c->models_dir ||
+	if (!c->host || !c->host[0] || c->port < 0 || c->port > 65535 || !c->models_dir ||
 	    c->models_dir[0] != '/' || c->max_body_bytes < 1024 || c->request_timeout_s < 1 ||
 	    (c->api_key && !c->api_key[0]) || c->log_level < 0)
 		abort();

@@ -46,6 +46,11 @@ export async function startServer(opts) {
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`brigade exited ${code}:\n${stderr}`)); });
   });
+  let stopping = false;
+  // A server that dies on its own is a bug: show why, whatever the test says.
+  proc.on('exit', (code, sig) => {
+    if (!stopping) process.stderr.write(`brigade exited unexpectedly (${code ?? sig}):\n${stderr}\n`);
+  });
   const baseURL = `http://127.0.0.1:${port}`;
   const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0, timeout: 60000 });
   const server = {
@@ -53,6 +58,7 @@ export async function startServer(opts) {
     stderr: () => stderr,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;
+      stopping = true;
       const done = new Promise((r) => proc.on('exit', (code, sig) => r(code ?? sig)));
       proc.kill('SIGTERM');
       const code = await done;

@@ -15,8 +15,8 @@
 
 #include "api/api_int.h"
 
-#define USER_MSG "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
-#define CHAT(...) "{\"model\":\"m\"," USER_MSG __VA_ARGS__ "}"
+#define USER_MSG   "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
+#define CHAT(...)  "{\"model\":\"m\"," USER_MSG __VA_ARGS__ "}"
 #define COMPL(...) "{\"model\":\"m\"" __VA_ARGS__ "}"
 
 /* The "param" detail, or NULL when there is none. */
@@ -52,7 +52,7 @@ typedef enum brg_err (*parse_fn)(const char *, size_t, struct api_request *, str
 
 /* Asserts 'json' (of 'len' bytes) is refused with 'code' and 'param' (NULL: no param). */
 static void expect_refusal(parse_fn parse, const char *json, size_t len, enum brg_err code,
-			   const char *param)
+                           const char *param)
 {
 	struct api_request r;
 	struct brg_error e;
@@ -60,7 +60,7 @@ static void expect_refusal(parse_fn parse, const char *json, size_t len, enum br
 	enum brg_err rc = parse(json, len, &r, &e);
 	if (rc != code)
 		fail_msg("%s: got %s (%s), want %s", json, brg_err_code(rc), e.message,
-			 brg_err_code(code));
+		         brg_err_code(code));
 	assert_int_equal(e.code, code);
 	assert_true(e.message[0] != '\0');
 	if (param)
@@ -111,9 +111,9 @@ static void test_chat_all_sampling_fields_set(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok(CHAT(",\"temperature\":0.5,\"top_p\":0.25,\"top_k\":40,\"min_p\":0.125,"
-			   "\"seed\":42,\"presence_penalty\":-1.5,\"frequency_penalty\":1.25,"
-			   "\"n\":3,\"max_tokens\":10,\"user\":\"u-1\""),
-		      &r);
+	                   "\"seed\":42,\"presence_penalty\":-1.5,\"frequency_penalty\":1.25,"
+	                   "\"n\":3,\"max_tokens\":10,\"user\":\"u-1\""),
+	              &r);
 	assert_true(r.params.temperature == 0.5f);
 	assert_true(r.params.top_p == 0.25f);
 	assert_int_equal(r.params.top_k, 40);
@@ -132,9 +132,9 @@ static void test_chat_stream_and_extensions_set(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok(CHAT(",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-			   "\"task_type\":\"code\",\"orchestration_mode\":\"critique\","
-			   "\"priority\":1"),
-		      &r);
+	                   "\"task_type\":\"code\",\"orchestration_mode\":\"critique\","
+	                   "\"priority\":1"),
+	              &r);
 	assert_true(r.is_stream);
 	assert_true(r.include_usage);
 	assert_string_equal(r.task_type, "code");
@@ -188,8 +188,8 @@ static void test_chat_nulls_mean_absent(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok(CHAT(",\"temperature\":null,\"n\":null,\"stop\":null,\"stream_options\":null,"
-			   "\"task_type\":null,\"tools\":null,\"response_format\":null"),
-		      &r);
+	                   "\"task_type\":null,\"tools\":null,\"response_format\":null"),
+	              &r);
 	assert_true(r.params.temperature == 1.0f);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.params.n_stops, 0);
@@ -202,9 +202,9 @@ static void test_chat_content_parts_joined_with_newline(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
-		      "{\"type\":\"text\",\"text\":\"one\"},{\"type\":\"text\",\"text\":\"two\"},"
-		      "{\"type\":\"text\",\"text\":\"three\"}]}]}",
-		      &r);
+	              "{\"type\":\"text\",\"text\":\"one\"},{\"type\":\"text\",\"text\":\"two\"},"
+	              "{\"type\":\"text\",\"text\":\"three\"}]}]}",
+	              &r);
 	assert_string_equal(r.msgs[0].content, "one\ntwo\nthree");
 	api_request_fini(&r);
 }
@@ -214,8 +214,8 @@ static void test_chat_developer_role_maps_to_system(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok("{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"be "
-		      "brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}",
-		      &r);
+	              "brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}",
+	              &r);
 	assert_int_equal(r.n_msgs, 2);
 	assert_string_equal(r.msgs[0].role, "system");
 	assert_string_equal(r.msgs[0].content, "be brief");
@@ -228,9 +228,9 @@ static void test_chat_assistant_null_or_missing_content_ok(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
-		      "{\"role\":\"assistant\",\"content\":null},{\"role\":\"assistant\"},"
-		      "{\"role\":\"tool\",\"content\":\"t\"}]}",
-		      &r);
+	              "{\"role\":\"assistant\",\"content\":null},{\"role\":\"assistant\"},"
+	              "{\"role\":\"tool\",\"content\":\"t\"}]}",
+	              &r);
 	assert_int_equal(r.n_msgs, 4);
 	assert_string_equal(r.msgs[1].role, "assistant");
 	assert_string_equal(r.msgs[1].content, "");
@@ -244,8 +244,8 @@ static void test_chat_unsupported_fields_in_neutral_form_accepted(void **state)
 	(void)state;
 	struct api_request r;
 	parse_chat_ok(CHAT(",\"tools\":[],\"logprobs\":false,\"logit_bias\":{},"
-			   "\"response_format\":{\"type\":\"text\"},\"unknown_field\":1"),
-		      &r);
+	                   "\"response_format\":{\"type\":\"text\"},\"unknown_field\":1"),
+	              &r);
 	api_request_fini(&r);
 }
 
@@ -287,9 +287,9 @@ static void test_chat_bad_role_refused(void **state)
 {
 	(void)state;
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             BRG_E_BAD_REQUEST, "messages");
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", BRG_E_BAD_REQUEST,
-		     "messages");
+	             "messages");
 	chat_refused("{\"model\":\"m\",\"messages\":[\"user\"]}", BRG_E_BAD_REQUEST, "messages");
 }
 
@@ -297,23 +297,23 @@ static void test_chat_user_without_content_refused(void **state)
 {
 	(void)state;
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":null}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             BRG_E_BAD_REQUEST, "messages");
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             BRG_E_BAD_REQUEST, "messages");
 }
 
 static void test_chat_non_text_content_part_refused(void **state)
 {
 	(void)state;
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
-		     "{\"type\":\"text\",\"text\":\"a\"},"
-		     "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x\"}}]}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             "{\"type\":\"text\",\"text\":\"a\"},"
+	             "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x\"}}]}]}",
+	             BRG_E_BAD_REQUEST, "messages");
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
-		     "{\"type\":\"text\",\"text\":5}]}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             "{\"type\":\"text\",\"text\":5}]}]}",
+	             BRG_E_BAD_REQUEST, "messages");
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[\"a\"]}]}",
-		     BRG_E_BAD_REQUEST, "messages");
+	             BRG_E_BAD_REQUEST, "messages");
 }
 
 static void test_chat_temperature_out_of_range_refused(void **state)
@@ -334,7 +334,7 @@ static void test_chat_other_numbers_out_of_range_refused(void **state)
 	chat_refused(CHAT(",\"top_k\":-1"), BRG_E_BAD_REQUEST, "top_k");
 	chat_refused(CHAT(",\"max_tokens\":0"), BRG_E_BAD_REQUEST, "max_tokens");
 	chat_refused(CHAT(",\"max_completion_tokens\":0"), BRG_E_BAD_REQUEST,
-		     "max_completion_tokens");
+	             "max_completion_tokens");
 	chat_refused(CHAT(",\"seed\":1.5"), BRG_E_BAD_REQUEST, "seed");
 	chat_refused(CHAT(",\"priority\":4"), BRG_E_BAD_REQUEST, "priority");
 }
@@ -387,18 +387,18 @@ static void test_chat_unknown_orchestration_mode_refused(void **state)
 {
 	(void)state;
 	chat_refused(CHAT(",\"orchestration_mode\":\"swarm\""), BRG_E_BAD_REQUEST,
-		     "orchestration_mode");
+	             "orchestration_mode");
 }
 
 static void test_chat_stream_options_without_stream_refused(void **state)
 {
 	(void)state;
 	chat_refused(CHAT(",\"stream_options\":{\"include_usage\":true}"), BRG_E_BAD_REQUEST,
-		     "stream_options");
+	             "stream_options");
 	chat_refused(CHAT(",\"stream\":false,\"stream_options\":{}"), BRG_E_BAD_REQUEST,
-		     "stream_options");
+	             "stream_options");
 	chat_refused(CHAT(",\"stream\":true,\"stream_options\":[]"), BRG_E_BAD_REQUEST,
-		     "stream_options");
+	             "stream_options");
 	chat_refused(CHAT(",\"stream\":\"yes\""), BRG_E_BAD_REQUEST, "stream");
 }
 
@@ -410,7 +410,7 @@ static void test_chat_unsupported_features_refused(void **state)
 	chat_refused(CHAT(",\"logit_bias\":{\"50256\":-100}"), BRG_E_BAD_REQUEST, "logit_bias");
 	chat_refused(CHAT(",\"logprobs\":true"), BRG_E_BAD_REQUEST, "logprobs");
 	chat_refused(CHAT(",\"response_format\":{\"type\":\"json_object\"}"), BRG_E_BAD_REQUEST,
-		     "response_format");
+	             "response_format");
 	chat_refused(CHAT(",\"response_format\":\"json\""), BRG_E_BAD_REQUEST, "response_format");
 }
 
@@ -432,7 +432,7 @@ static void test_chat_invalid_utf8_is_bad_json(void **state)
 	(void)state;
 	chat_refused("{\"model\":\"m\xff\"," USER_MSG "}", BRG_E_BAD_JSON, NULL);
 	chat_refused("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xC3\"}]}",
-		     BRG_E_BAD_JSON, NULL);
+	             BRG_E_BAD_JSON, NULL);
 }
 
 static void test_chat_body_length_is_respected(void **state)
@@ -480,8 +480,8 @@ static void test_completion_prompts_times_n_at_16_accepted(void **state)
 {
 	(void)state;
 	struct api_request r;
-	parse_completion_ok(COMPL(",\"prompt\":[\"a\",\"b\"],\"n\":8,\"best_of\":8,\"suffix\":\"\""),
-			    &r);
+	parse_completion_ok(
+	    COMPL(",\"prompt\":[\"a\",\"b\"],\"n\":8,\"best_of\":8,\"suffix\":\"\""), &r);
 	assert_int_equal(r.n, 8);
 	api_request_fini(&r);
 }
@@ -504,9 +504,10 @@ static void test_completion_missing_or_empty_prompt_refused(void **state)
 static void test_completion_more_than_16_prompts_refused(void **state)
 {
 	(void)state;
-	completion_refused(COMPL(",\"prompt\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\","
-				 "\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]"),
-			   BRG_E_BAD_REQUEST, "prompt");
+	completion_refused(
+	    COMPL(",\"prompt\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\","
+	          "\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]"),
+	    BRG_E_BAD_REQUEST, "prompt");
 }
 
 static void test_completion_prompts_times_n_over_16_refused(void **state)
@@ -519,7 +520,7 @@ static void test_completion_suffix_refused(void **state)
 {
 	(void)state;
 	completion_refused(COMPL(",\"prompt\":\"a\",\"suffix\":\"tail\""), BRG_E_BAD_REQUEST,
-			   "suffix");
+	                   "suffix");
 }
 
 static void test_completion_best_of_over_n_refused(void **state)
@@ -538,10 +539,10 @@ static void test_completion_shares_common_checks(void **state)
 {
 	(void)state;
 	completion_refused(COMPL(",\"prompt\":\"a\",\"temperature\":3"), BRG_E_BAD_REQUEST,
-			   "temperature");
+	                   "temperature");
 	completion_refused("{\"prompt\":\"a\"}", BRG_E_BAD_REQUEST, "model");
 	completion_refused("{\"model\":\"m\",\"prompt\":\"a\",\"prompt\":\"b\"}", BRG_E_BAD_JSON,
-			   NULL);
+	                   NULL);
 }
 
 /* ---- api_error_json ---- */
@@ -676,55 +677,55 @@ static void test_error_json_message_cut_mid_character_keeps_code(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chat_minimal_gets_defaults),
-		cmocka_unit_test(test_chat_all_sampling_fields_set),
-		cmocka_unit_test(test_chat_stream_and_extensions_set),
-		cmocka_unit_test(test_chat_max_completion_tokens_wins_over_max_tokens),
-		cmocka_unit_test(test_chat_stop_string_and_list),
-		cmocka_unit_test(test_chat_stop_of_256_bytes_accepted),
-		cmocka_unit_test(test_chat_nulls_mean_absent),
-		cmocka_unit_test(test_chat_content_parts_joined_with_newline),
-		cmocka_unit_test(test_chat_developer_role_maps_to_system),
-		cmocka_unit_test(test_chat_assistant_null_or_missing_content_ok),
-		cmocka_unit_test(test_chat_unsupported_fields_in_neutral_form_accepted),
-		cmocka_unit_test(test_chat_bad_json_refused),
-		cmocka_unit_test(test_chat_body_not_object_refused),
-		cmocka_unit_test(test_chat_missing_or_bad_model_refused),
-		cmocka_unit_test(test_chat_missing_or_empty_messages_refused),
-		cmocka_unit_test(test_chat_bad_role_refused),
-		cmocka_unit_test(test_chat_user_without_content_refused),
-		cmocka_unit_test(test_chat_non_text_content_part_refused),
-		cmocka_unit_test(test_chat_temperature_out_of_range_refused),
-		cmocka_unit_test(test_chat_other_numbers_out_of_range_refused),
-		cmocka_unit_test(test_chat_n_out_of_range_refused),
-		cmocka_unit_test(test_chat_n_of_16_accepted),
-		cmocka_unit_test(test_chat_bad_stops_refused),
-		cmocka_unit_test(test_chat_stop_of_257_bytes_refused),
-		cmocka_unit_test(test_chat_unknown_task_type_refused),
-		cmocka_unit_test(test_chat_unknown_orchestration_mode_refused),
-		cmocka_unit_test(test_chat_stream_options_without_stream_refused),
-		cmocka_unit_test(test_chat_unsupported_features_refused),
-		cmocka_unit_test(test_chat_user_must_be_string),
-		cmocka_unit_test(test_chat_duplicate_keys_are_bad_json),
-		cmocka_unit_test(test_chat_invalid_utf8_is_bad_json),
-		cmocka_unit_test(test_chat_body_length_is_respected),
-		cmocka_unit_test(test_completion_prompt_string_default_16_tokens),
-		cmocka_unit_test(test_completion_prompt_array_of_two),
-		cmocka_unit_test(test_completion_prompts_times_n_at_16_accepted),
-		cmocka_unit_test(test_completion_token_array_prompt_refused),
-		cmocka_unit_test(test_completion_missing_or_empty_prompt_refused),
-		cmocka_unit_test(test_completion_more_than_16_prompts_refused),
-		cmocka_unit_test(test_completion_prompts_times_n_over_16_refused),
-		cmocka_unit_test(test_completion_suffix_refused),
-		cmocka_unit_test(test_completion_best_of_over_n_refused),
-		cmocka_unit_test(test_completion_echo_must_be_bool),
-		cmocka_unit_test(test_completion_shares_common_checks),
-		cmocka_unit_test(test_error_json_has_spec_fields_and_param),
-		cmocka_unit_test(test_error_json_retriable_with_typed_details),
-		cmocka_unit_test(test_error_json_empty_message_uses_code),
-		cmocka_unit_test(test_error_json_from_parse_refusal),
-		cmocka_unit_test(test_error_json_invalid_utf8_detail_becomes_null),
-		cmocka_unit_test(test_error_json_message_cut_mid_character_keeps_code),
+	    cmocka_unit_test(test_chat_minimal_gets_defaults),
+	    cmocka_unit_test(test_chat_all_sampling_fields_set),
+	    cmocka_unit_test(test_chat_stream_and_extensions_set),
+	    cmocka_unit_test(test_chat_max_completion_tokens_wins_over_max_tokens),
+	    cmocka_unit_test(test_chat_stop_string_and_list),
+	    cmocka_unit_test(test_chat_stop_of_256_bytes_accepted),
+	    cmocka_unit_test(test_chat_nulls_mean_absent),
+	    cmocka_unit_test(test_chat_content_parts_joined_with_newline),
+	    cmocka_unit_test(test_chat_developer_role_maps_to_system),
+	    cmocka_unit_test(test_chat_assistant_null_or_missing_content_ok),
+	    cmocka_unit_test(test_chat_unsupported_fields_in_neutral_form_accepted),
+	    cmocka_unit_test(test_chat_bad_json_refused),
+	    cmocka_unit_test(test_chat_body_not_object_refused),
+	    cmocka_unit_test(test_chat_missing_or_bad_model_refused),
+	    cmocka_unit_test(test_chat_missing_or_empty_messages_refused),
+	    cmocka_unit_test(test_chat_bad_role_refused),
+	    cmocka_unit_test(test_chat_user_without_content_refused),
+	    cmocka_unit_test(test_chat_non_text_content_part_refused),
+	    cmocka_unit_test(test_chat_temperature_out_of_range_refused),
+	    cmocka_unit_test(test_chat_other_numbers_out_of_range_refused),
+	    cmocka_unit_test(test_chat_n_out_of_range_refused),
+	    cmocka_unit_test(test_chat_n_of_16_accepted),
+	    cmocka_unit_test(test_chat_bad_stops_refused),
+	    cmocka_unit_test(test_chat_stop_of_257_bytes_refused),
+	    cmocka_unit_test(test_chat_unknown_task_type_refused),
+	    cmocka_unit_test(test_chat_unknown_orchestration_mode_refused),
+	    cmocka_unit_test(test_chat_stream_options_without_stream_refused),
+	    cmocka_unit_test(test_chat_unsupported_features_refused),
+	    cmocka_unit_test(test_chat_user_must_be_string),
+	    cmocka_unit_test(test_chat_duplicate_keys_are_bad_json),
+	    cmocka_unit_test(test_chat_invalid_utf8_is_bad_json),
+	    cmocka_unit_test(test_chat_body_length_is_respected),
+	    cmocka_unit_test(test_completion_prompt_string_default_16_tokens),
+	    cmocka_unit_test(test_completion_prompt_array_of_two),
+	    cmocka_unit_test(test_completion_prompts_times_n_at_16_accepted),
+	    cmocka_unit_test(test_completion_token_array_prompt_refused),
+	    cmocka_unit_test(test_completion_missing_or_empty_prompt_refused),
+	    cmocka_unit_test(test_completion_more_than_16_prompts_refused),
+	    cmocka_unit_test(test_completion_prompts_times_n_over_16_refused),
+	    cmocka_unit_test(test_completion_suffix_refused),
+	    cmocka_unit_test(test_completion_best_of_over_n_refused),
+	    cmocka_unit_test(test_completion_echo_must_be_bool),
+	    cmocka_unit_test(test_completion_shares_common_checks),
+	    cmocka_unit_test(test_error_json_has_spec_fields_and_param),
+	    cmocka_unit_test(test_error_json_retriable_with_typed_details),
+	    cmocka_unit_test(test_error_json_empty_message_uses_code),
+	    cmocka_unit_test(test_error_json_from_parse_refusal),
+	    cmocka_unit_test(test_error_json_invalid_utf8_detail_becomes_null),
+	    cmocka_unit_test(test_error_json_message_cut_mid_character_keeps_code),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,7 +184,7 @@ static void test_port_out_of_range_reports_the_range(void **state)
 {
 	load_fails("# comment\nserver:\n  port: 70000\n", no_env, 3, "server.port",
 	           "70000 is out of range, expected an integer in 0..65535");
-	load_fails("server:\n  port: 0\n", no_env, 2, "server.port", "out of range");
+	load_fails("server:\n  port: -1\n", no_env, 2, "server.port", "out of range");
 	load_fails("models:\n  m:\n    file: m.gguf\n    context_length: 99999999999999999999\n",
 	           no_env, 4, "models.m.context_length", "out of range");
 }

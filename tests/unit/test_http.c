@@ -213,18 +213,18 @@ static void h_wait_ready(void *ud, struct http_exchange *x)
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/ping", h_ok, 1},
-	{"GET", "/secret", h_ok, 0},
-	{"POST", "/v1/models/{id}/load", h_param, 0},
-	{"GET", "/v1/models/{id}", h_param, 0},
-	{"POST", "/echo", h_body, 0},
-	{"GET", "/header", h_header, 0},
-	{"GET", "/twice", h_reply_twice, 0},
-	{"GET", "/stream", h_stream, 0},
-	{"GET", "/stream-fail", h_stream_fail, 0},
-	{"GET", "/wait/gone", h_wait_gone, 0},
-	{"GET", "/wait/timeout", h_wait_timeout, 0},
-	{"GET", "/wait/ready", h_wait_ready, 0},
+    {"GET", "/ping", h_ok, 1},
+    {"GET", "/secret", h_ok, 0},
+    {"POST", "/v1/models/{id}/load", h_param, 0},
+    {"GET", "/v1/models/{id}", h_param, 0},
+    {"POST", "/echo", h_body, 0},
+    {"GET", "/header", h_header, 0},
+    {"GET", "/twice", h_reply_twice, 0},
+    {"GET", "/stream", h_stream, 0},
+    {"GET", "/stream-fail", h_stream_fail, 0},
+    {"GET", "/wait/gone", h_wait_gone, 0},
+    {"GET", "/wait/timeout", h_wait_timeout, 0},
+    {"GET", "/wait/ready", h_wait_ready, 0},
 };
 
 /* ---- a tiny HTTP/1.1 client ---- */
@@ -293,14 +293,14 @@ static void response_free(struct response *r)
 
 /* Sends "METHOD path" with 'headers' (each ending in CRLF) and 'body'. */
 static void request(const char *method, const char *path, const char *headers, const char *body,
-		    struct response *r)
+                    struct response *r)
 {
 	char head[1024];
 	size_t body_len = body ? strlen(body) : 0;
 	int n = snprintf(head, sizeof head,
-			 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-			 "Content-Length: %zu\r\n\r\n",
-			 method, path, headers, body_len);
+	                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+	                 "Content-Length: %zu\r\n\r\n",
+	                 method, path, headers, body_len);
 	int fd = connect_server();
 	send_all(fd, head, (size_t)n);
 	if (body_len)
@@ -354,7 +354,7 @@ static int server_up(void **state)
 	struct brg_error err;
 	brg_error_clear(&err);
 	if (http_server_start(&o, routes, sizeof routes / sizeof routes[0], on_error, &g, &server,
-			      &err) != BRG_OK)
+	                      &err) != BRG_OK)
 		return -1;
 	port = http_server_port(server);
 	return port > 0 ? 0 : -1;
@@ -440,9 +440,9 @@ static void test_large_body_in_several_writes_arrives_complete(void **state)
 		body[i] = (char)('a' + (i * 7 + i / 1000) % 26);
 	char head[256];
 	int n = snprintf(head, sizeof head,
-			 "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
-			 "Content-Length: %u\r\n\r\n",
-			 BIG_BODY_N);
+	                 "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+	                 "Content-Length: %u\r\n\r\n",
+	                 BIG_BODY_N);
 	int fd = connect_server();
 	send_all(fd, head, (size_t)n);
 	for (size_t off = 0; off < BIG_BODY_N; off += BIG_BODY_N / 4) {
@@ -463,9 +463,9 @@ static void test_content_length_over_limit_is_413(void **state)
 {
 	char head[256];
 	int n = snprintf(head, sizeof head,
-			 "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
-			 "Content-Length: %u\r\n\r\n",
-			 MAX_BODY + 1);
+	                 "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+	                 "Content-Length: %u\r\n\r\n",
+	                 MAX_BODY + 1);
 	int fd = connect_server();
 	send_all(fd, head, (size_t)n); /* the body is never sent: refused up front */
 	struct response r;
@@ -489,7 +489,7 @@ static void test_chunked_upload_over_limit_is_413(void **state)
 	static char piece[64 * 1024];
 	memset(piece, 'z', sizeof piece);
 	static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
-				   "Transfer-Encoding: chunked\r\n\r\n";
+	                           "Transfer-Encoding: chunked\r\n\r\n";
 	int fd = connect_server();
 	send_all(fd, head, sizeof head - 1);
 	for (size_t i = 0; i < MAX_BODY / sizeof piece + 1; i++)
@@ -505,7 +505,7 @@ static void test_chunked_upload_over_limit_is_413(void **state)
 static void test_chunked_upload_under_limit_arrives_complete(void **state)
 {
 	static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
-				   "Transfer-Encoding: chunked\r\n\r\n";
+	                           "Transfer-Encoding: chunked\r\n\r\n";
 	int fd = connect_server();
 	send_all(fd, head, sizeof head - 1);
 	send_chunk(fd, "hello ", 6);
@@ -532,11 +532,9 @@ static void test_missing_api_key_is_401(void **state)
 static void test_wrong_api_key_is_401(void **state)
 {
 	static const char *const bad[] = {
-		"Authorization: Bearer kk\r\n",
-		"Authorization: Bearer \r\n",
-		"Authorization: Bearer x\r\n",
-		"Authorization: k\r\n",
-		"Authorization: Basic k\r\n",
+	    "Authorization: Bearer kk\r\n", "Authorization: Bearer \r\n",
+	    "Authorization: Bearer x\r\n",  "Authorization: k\r\n",
+	    "Authorization: Basic k\r\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct response r;
@@ -623,8 +621,8 @@ static void test_stream_pull_error_drops_connection_and_frees_once(void **state)
 
 static void test_wait_gone_when_client_closes(void **state)
 {
-	static const char req[] = "GET /wait/gone HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
-				  "\r\n";
+	static const char req[] =
+	    "GET /wait/gone HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH "\r\n";
 	int fd = connect_server();
 	send_all(fd, req, sizeof req - 1);
 	sleep_ms(100); /* let the handler reach http_wait */
@@ -688,29 +686,29 @@ static void test_start_on_port_in_use_is_config_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_route_param_spans_slashes_and_colons),
-		T(test_route_param_without_suffix),
-		T(test_route_ignores_query_string),
-		T(test_unknown_path_is_404_via_error_callback),
-		T(test_known_path_wrong_method_is_405),
-		T(test_empty_id_does_not_match_param_route),
-		T(test_large_body_in_several_writes_arrives_complete),
-		T(test_content_length_over_limit_is_413),
-		T(test_chunked_upload_over_limit_is_413),
-		T(test_chunked_upload_under_limit_arrives_complete),
-		T(test_missing_api_key_is_401),
-		T(test_wrong_api_key_is_401),
-		T(test_correct_api_key_passes),
-		T(test_public_route_needs_no_key),
-		T(test_add_header_appears_and_request_header_readable),
-		T(test_second_reply_is_ignored),
-		T(test_stream_sends_pieces_chunked_and_frees_once),
-		T(test_stream_pull_error_drops_connection_and_frees_once),
-		T(test_wait_gone_when_client_closes),
-		T(test_wait_timeout_when_nothing_happens),
-		T(test_wait_ready_when_fd_written_from_thread),
-		T(test_start_on_unbindable_address_is_config_error),
-		T(test_start_on_port_in_use_is_config_error),
+	    T(test_route_param_spans_slashes_and_colons),
+	    T(test_route_param_without_suffix),
+	    T(test_route_ignores_query_string),
+	    T(test_unknown_path_is_404_via_error_callback),
+	    T(test_known_path_wrong_method_is_405),
+	    T(test_empty_id_does_not_match_param_route),
+	    T(test_large_body_in_several_writes_arrives_complete),
+	    T(test_content_length_over_limit_is_413),
+	    T(test_chunked_upload_over_limit_is_413),
+	    T(test_chunked_upload_under_limit_arrives_complete),
+	    T(test_missing_api_key_is_401),
+	    T(test_wrong_api_key_is_401),
+	    T(test_correct_api_key_passes),
+	    T(test_public_route_needs_no_key),
+	    T(test_add_header_appears_and_request_header_readable),
+	    T(test_second_reply_is_ignored),
+	    T(test_stream_sends_pieces_chunked_and_frees_once),
+	    T(test_stream_pull_error_drops_connection_and_frees_once),
+	    T(test_wait_gone_when_client_closes),
+	    T(test_wait_timeout_when_nothing_happens),
+	    T(test_wait_ready_when_fd_written_from_thread),
+	    T(test_start_on_unbindable_address_is_config_error),
+	    T(test_start_on_port_in_use_is_config_error),
 	};
 	return cmocka_run_group_tests(tests, server_up, server_down);
 }

@@ -52,8 +52,11 @@ static bool fake_has_model(void *impl, const char *id)
 
 static void fake_visit(const struct fake_model *m, model_info_fn fn, void *ud)
 {
-	struct model_info mi = {.id = m->id, .status = m->status, .roles = m->roles,
-				.n_roles = m->n_roles, .owned_by = "test"};
+	struct model_info mi = {.id = m->id,
+	                        .status = m->status,
+	                        .roles = m->roles,
+	                        .n_roles = m->n_roles,
+	                        .owned_by = "test"};
 	fn(ud, &mi);
 }
 
@@ -73,7 +76,7 @@ static bool fake_model_info(void *impl, const char *id, model_info_fn fn, void *
 }
 
 static enum brg_err fake_generate(void *impl, const struct gen_request *r, struct sink *sinks,
-				  struct brg_error *err)
+                                  struct brg_error *err)
 {
 	struct fake *f = impl;
 	f->n_generate++;
@@ -111,25 +114,25 @@ static void fake_readiness(void *impl, size_t *n_loaded, size_t *n_done, size_t 
 	*n_total = 2;
 }
 
-#define FAKE_OPS(n)                                                                       \
-	{                                                                                 \
-		.name = n, .has_model = fake_has_model, .generate = fake_generate,        \
+#define FAKE_OPS(n)                                                                         \
+	{                                                                                   \
+		.name = n, .has_model = fake_has_model, .generate = fake_generate,          \
 		.each_model = fake_each_model, .model = fake_model_info, .load = fake_load, \
-		.unload = fake_unload, .readiness = fake_readiness,                       \
+		.unload = fake_unload, .readiness = fake_readiness,                         \
 	}
 
 static const struct provider_ops local_ops = FAKE_OPS("local");
 static const struct provider_ops remote_ops = FAKE_OPS("remote");
 
 static const struct fake_model local_models[] = {
-	{"gen", "available", {"primary"}, 1},
-	{"shared", "available", {"fast"}, 1},
+    {"gen", "available", {"primary"}, 1},
+    {"shared", "available", {"fast"}, 1},
 };
 static const struct fake_model remote_models[] = {
-	{"shared", "loaded", {"primary"}, 1},
-	{"coder-7b", "available", {"coder", "fast"}, 2},
-	{"qwen2.5:7b", "available", {NULL}, 0},
-	{"only-remote", "loaded", {NULL}, 0},
+    {"shared", "loaded", {"primary"}, 1},
+    {"coder-7b", "available", {"coder", "fast"}, 2},
+    {"qwen2.5:7b", "available", {NULL}, 0},
+    {"only-remote", "loaded", {NULL}, 0},
 };
 
 /* Two providers, "local" first. */
@@ -169,7 +172,7 @@ static struct router *one_provider(struct fake *f, const struct fake_model *mode
 }
 
 static void resolve_ok(const char *name, const char *task, const struct fake *want_impl,
-		       const char *want_model)
+                       const char *want_model)
 {
 	struct route_target t;
 	struct brg_error e;
@@ -263,9 +266,9 @@ static void test_auto_code_picks_coder_role(void **state)
 static void test_auto_without_preferred_role_falls_back_to_primary(void **state)
 {
 	static const struct fake_model models[] = {
-		{"fast-1", "available", {"fast"}, 1},
-		{"main", "available", {"primary"}, 1},
-		{"think", "available", {"thinker"}, 1},
+	    {"fast-1", "available", {"fast"}, 1},
+	    {"main", "available", {"primary"}, 1},
+	    {"think", "available", {"thinker"}, 1},
 	};
 	struct fake f;
 	struct router *r = one_provider(&f, models, 3);
@@ -280,8 +283,8 @@ static void test_auto_without_preferred_role_falls_back_to_primary(void **state)
 static void test_auto_without_task_picks_primary(void **state)
 {
 	static const struct fake_model models[] = {
-		{"coder", "loaded", {"coder"}, 1},
-		{"main", "available", {"primary"}, 1},
+	    {"coder", "loaded", {"coder"}, 1},
+	    {"main", "available", {"primary"}, 1},
 	};
 	struct fake f;
 	struct router *r = one_provider(&f, models, 2);
@@ -309,8 +312,8 @@ static void test_auto_routes_to_provider_that_listed_the_pick(void **state)
 static void test_auto_prefers_loaded_among_equal_roles(void **state)
 {
 	static const struct fake_model models[] = {
-		{"cold", "available", {"primary"}, 1},
-		{"warm", "loaded", {"primary"}, 1},
+	    {"cold", "available", {"primary"}, 1},
+	    {"warm", "loaded", {"primary"}, 1},
 	};
 	struct fake f;
 	struct router *r = one_provider(&f, models, 2);
@@ -323,8 +326,8 @@ static void test_auto_prefers_loaded_among_equal_roles(void **state)
 static void test_auto_skips_failed_models(void **state)
 {
 	static const struct fake_model models[] = {
-		{"broken-coder", "failed", {"coder"}, 1},
-		{"main", "available", {"primary"}, 1},
+	    {"broken-coder", "failed", {"coder"}, 1},
+	    {"main", "available", {"primary"}, 1},
 	};
 	struct fake f;
 	struct router *r = one_provider(&f, models, 2);
@@ -456,7 +459,7 @@ static int ignore_piece(void *ud, const char *utf8, size_t len)
 }
 
 static struct orch_request orch_req(enum orch_mode mode, const char *model, const char *task,
-				    size_t n_choices)
+                                    size_t n_choices)
 {
 	struct orch_request q = {.mode = mode, .model = model, .task_type = task};
 	q.gen.prompt = "hello";
@@ -507,7 +510,7 @@ static void test_orchestrate_auto_reports_picked_model(void **state)
 static void test_orchestrate_multi_model_mode_not_implemented(void **state)
 {
 	static const enum orch_mode modes[] = {ORCH_CRITIQUE, ORCH_DEBATE, ORCH_ENSEMBLE,
-					       ORCH_PIPELINE};
+	                                       ORCH_PIPELINE};
 	for (size_t i = 0; i < 4; i++) {
 		struct orch_request q = orch_req(modes[i], "gen", NULL, 1);
 		struct sink sinks[1];
@@ -572,33 +575,33 @@ static void test_orch_mode_parse_and_name_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_unprefixed_name_resolves_to_first_provider_having_it),
-		T(test_provider_prefix_picks_that_provider),
-		T(test_inference_prefix_is_alias_of_local),
-		T(test_prefix_of_provider_lacking_model_is_not_found),
-		T(test_unknown_prefix_is_part_of_model_name),
-		T(test_unknown_model_is_not_found_with_model_detail),
-		T(test_model_name_too_long_is_not_found),
-		T(test_auto_code_picks_coder_role),
-		T(test_auto_without_preferred_role_falls_back_to_primary),
-		T(test_auto_without_task_picks_primary),
-		T(test_auto_routes_to_provider_that_listed_the_pick),
-		T(test_auto_prefers_loaded_among_equal_roles),
-		T(test_auto_skips_failed_models),
-		T(test_auto_with_only_failed_models_is_not_found),
-		T(test_route_task_known),
-		T(test_route_task_roles_table),
-		T(test_each_model_visits_all_in_provider_order),
-		T(test_route_model_looks_up_one_by_client_name),
-		T(test_load_and_unload_reach_provider_with_its_own_id),
-		T(test_readiness_sums_over_providers),
-		T(test_router_add_refuses_past_max_providers),
-		T(test_orchestrate_single_passes_resolved_model_id),
-		T(test_orchestrate_auto_reports_picked_model),
-		T(test_orchestrate_multi_model_mode_not_implemented),
-		T(test_orchestrate_unknown_model_never_generates),
-		T(test_orchestrate_returns_provider_error),
-		T(test_orch_mode_parse_and_name_round_trip),
+	    T(test_unprefixed_name_resolves_to_first_provider_having_it),
+	    T(test_provider_prefix_picks_that_provider),
+	    T(test_inference_prefix_is_alias_of_local),
+	    T(test_prefix_of_provider_lacking_model_is_not_found),
+	    T(test_unknown_prefix_is_part_of_model_name),
+	    T(test_unknown_model_is_not_found_with_model_detail),
+	    T(test_model_name_too_long_is_not_found),
+	    T(test_auto_code_picks_coder_role),
+	    T(test_auto_without_preferred_role_falls_back_to_primary),
+	    T(test_auto_without_task_picks_primary),
+	    T(test_auto_routes_to_provider_that_listed_the_pick),
+	    T(test_auto_prefers_loaded_among_equal_roles),
+	    T(test_auto_skips_failed_models),
+	    T(test_auto_with_only_failed_models_is_not_found),
+	    T(test_route_task_known),
+	    T(test_route_task_roles_table),
+	    T(test_each_model_visits_all_in_provider_order),
+	    T(test_route_model_looks_up_one_by_client_name),
+	    T(test_load_and_unload_reach_provider_with_its_own_id),
+	    T(test_readiness_sums_over_providers),
+	    T(test_router_add_refuses_past_max_providers),
+	    T(test_orchestrate_single_passes_resolved_model_id),
+	    T(test_orchestrate_auto_reports_picked_model),
+	    T(test_orchestrate_multi_model_mode_not_implemented),
+	    T(test_orchestrate_unknown_model_never_generates),
+	    T(test_orchestrate_returns_provider_error),
+	    T(test_orch_mode_parse_and_name_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
