@@ -6,8 +6,8 @@
  *              "type": "non_retriable", "provider": "brigade",
  *              "param": "model", "details": {...}}}
  *
- * "param" is OpenAI's field naming the offending request field; the
- * official SDKs read code, message, type and param from this object.
+ * "param" is OpenAI's field naming the offending request field (null when
+ * none); the official SDKs read code, message, type and param from it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,14 +29,20 @@ json_t *api_error_json(const struct brg_error *e)
 			param = d->s;
 		json_object_set_new(details, d->key, v ? v : json_null());
 	}
-	const char *msg = e->message[0] ? e->message : brg_err_code(e->code);
-	json_t *body =
-	    json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:o}", "code", brg_err_code(e->code), "message",
-	              msg, "type", brg_err_is_retriable(e->code) ? "retriable" : "non_retriable",
-	              "provider", "brigade", "param", param, "details", details);
-	if (body && !json_object_get(body, "message")) /* message was not valid UTF-8 */
-		json_object_set_new(body, "message", json_string(brg_err_code(e->code)));
-	return json_pack("{s:o}", "error", body ? body : json_object());
+	json_t *body = json_object();
+	json_t *msg = json_string(e->message[0] ? e->message : brg_err_code(e->code));
+	json_object_set_new(body, "code", json_string(brg_err_code(e->code)));
+	/* Messages quote client input; if one is still not valid UTF-8, the
+	 * code stands in for it rather than losing the whole body. */
+	json_object_set_new(body, "message", msg ? msg : json_string(brg_err_code(e->code)));
+	json_object_set_new(
+	    body, "type",
+	    json_string(brg_err_is_retriable(e->code) ? "retriable" : "non_retriable"));
+	json_object_set_new(body, "provider", json_string("brigade"));
+	json_t *p = param ? json_string(param) : NULL;
+	json_object_set_new(body, "param", p ? p : json_null());
+	json_object_set_new(body, "details", details);
+	return json_pack("{s:o}", "error", body);
 }
 
 void api_reply_json(struct http_exchange *x, int status, json_t *v)

@@ -169,6 +169,7 @@ static enum brg_err parse_sampling(json_t *o, struct api_request *r, struct brg_
 		return rc;
 	if (is_set)
 		p->n_max_tokens = (int)v;
+	v = 0;
 	if ((rc = get_int(o, "seed", INT64_MIN, INT64_MAX, &v, &p->has_seed, err)))
 		return rc;
 	p->seed = (uint32_t)v;

@@ -17,6 +17,24 @@ static const struct {
 #undef BRG_ERR_ROW
 };
 
+/*
+ * Truncation by vsnprintf may cut a multi-byte UTF-8 character; JSON
+ * encoders then refuse the whole string.  Drop an incomplete trailing
+ * sequence so a truncated message is still valid text.
+ */
+static void trim_partial_utf8(char *s)
+{
+	size_t n = strlen(s), k = 0;
+	while (k < 4 && k < n && ((unsigned char)s[n - 1 - k] & 0xC0) == 0x80)
+		k++;
+	if (k == n)
+		return;
+	unsigned char lead = (unsigned char)s[n - 1 - k];
+	size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+	if (lead >= 0x80 && want > k + 1)
+		s[n - 1 - k] = '\0';
+}
+
 int brg_err_http_status(enum brg_err e)
 {
 	if ((unsigned)e >= BRG_ERR__COUNT)
@@ -56,6 +74,7 @@ enum brg_err brg_fail(struct brg_error *e, enum brg_err code, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof e->message, fmt, ap);
 	va_end(ap);
+	trim_partial_utf8(e->message);
 	e->code = code;
 	return code;
 }
@@ -88,6 +107,7 @@ void brg_error_detail_str(struct brg_error *e, const char *key, const char *v)
 	if (d) {
 		d->kind = BRG_DETAIL_STR;
 		snprintf(d->s, sizeof d->s, "%s", v ? v : "");
+		trim_partial_utf8(d->s);
 	}
 }
 

@@ -8,6 +8,7 @@
  */
 #include "http/http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -183,16 +185,31 @@ enum http_wait_result http_wait(struct http_exchange *x, int fd, int timeout_ms)
 	     * here, so a pipelined next request does not look like news. */
 	    {.fd = x->fd, .events = POLLRDHUP},
 	};
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int left = timeout_ms;
 	for (;;) {
-		int n = poll(p, x->fd >= 0 ? 2 : 1, timeout_ms);
-		if (n < 0)
-			continue; /* EINTR */
+		int n = poll(p, x->fd >= 0 ? 2 : 1, left);
+		if (n < 0 && errno != EINTR)
+			return HTTP_WAIT_GONE; /* cannot watch the client: treat as gone */
 		if (n == 0)
 			return HTTP_WAIT_TIMEOUT;
-		if (x->fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-			return HTTP_WAIT_GONE;
-		if (p[0].revents)
-			return HTTP_WAIT_READY;
+		if (n > 0) {
+			if (x->fd >= 0 &&
+			    (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+				return HTTP_WAIT_GONE;
+			if (p[0].revents & (POLLERR | POLLNVAL))
+				return HTTP_WAIT_GONE;
+			if (p[0].revents)
+				return HTTP_WAIT_READY;
+		}
+		if (timeout_ms >= 0) { /* EINTR: wait only for what is left */
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			long long spent =
+			    (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			left = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
+		}
 	}
 }
 

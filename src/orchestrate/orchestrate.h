@@ -21,7 +21,7 @@ struct orch_request {
 	enum orch_mode mode;
 	const char *model;      /* as the client wrote it */
 	const char *task_type;  /* may be NULL */
-	struct gen_request gen; /* gen.model is filled in here */
+	struct gen_request gen; /* gen.model is set for the provider call only */
 };
 
 /* What answered, for the response body. */

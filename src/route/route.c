@@ -92,6 +92,8 @@ static const struct provider *by_prefix(struct router *r, const char *name, cons
 
 struct auto_pick {
 	const char *preferred, *fallback;
+	size_t provider;      /* the provider being visited */
+	size_t best_provider; /* the one that listed the pick */
 	char best[ROUTE_MODEL_MAX];
 	int best_score;
 };
@@ -116,6 +118,7 @@ static void auto_visit(void *ud, const struct model_info *m)
 		score = 0;
 	if (score > a->best_score) {
 		a->best_score = score;
+		a->best_provider = a->provider;
 		snprintf(a->best, sizeof a->best, "%s", m->id);
 	}
 }
@@ -142,13 +145,18 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 		snprintf(out->model, sizeof out->model, "%s", model);
 		return BRG_OK;
 	}
-	struct auto_pick a = {.best_score = 0};
 	if (strcmp(name, "auto") == 0) {
+		struct auto_pick a = {.best_score = 0};
 		route_task_roles(task_type, &a.preferred, &a.fallback);
-		route_each_model(r, auto_visit, &a);
+		for (a.provider = 0; a.provider < r->n_providers; a.provider++) {
+			const struct provider *q = &r->providers[a.provider];
+			q->ops->each_model(q->impl, auto_visit, &a);
+		}
 		if (a.best_score == 0)
 			return not_found(name, err);
-		model = a.best;
+		out->p = r->providers[a.best_provider];
+		snprintf(out->model, sizeof out->model, "%s", a.best);
+		return BRG_OK;
 	}
 	for (size_t i = 0; i < r->n_providers; i++) {
 		if (r->providers[i].ops->has_model(r->providers[i].impl, model)) {

@@ -299,13 +299,10 @@ static void test_auto_without_task_picks_primary(void **state)
 /*
  * "auto" here picks remote's loaded primary "shared"; local also has a model
  * with that id (role fast).  The pick must go to the provider that listed
- * it.  BUG (src/route/route.c route_resolve): auto_visit keeps only the id,
- * then the first provider having that id (local) is chosen.  Enable this
- * test once that is fixed.
+ * it, not to the first provider that happens to have the same id.
  */
 static void test_auto_routes_to_provider_that_listed_the_pick(void **state)
 {
-	skip();
 	resolve_ok("auto", NULL, &w.remote, "shared");
 }
 
