@@ -2,8 +2,9 @@
 #
 #   make run     set up (packages, pinned llama.cpp, test deps), build, serve
 #   make test    set up, build, run unit + integration tests, then again under
-#                ASan+UBSan, then the fuzz harnesses briefly
+#                ASan+UBSan and valgrind, then the fuzz harnesses briefly
 #   make asan    the whole suite under AddressSanitizer + UBSan only
+#   make valgrind  the integration suite with brigade under valgrind memcheck
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each
 #   make format  clang-format every C file
 
@@ -33,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup run test unit integration asan fuzz format clean
+.PHONY: all setup run test unit integration asan valgrind fuzz format clean
 
 all: $(BUILD)/brigade $(UNIT_BINS)
 
@@ -74,6 +75,7 @@ test: setup
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit integration
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # The sanitizer build lives in its own tree so both can coexist.
@@ -84,6 +86,16 @@ asan: setup-once
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(abspath tools/lsan.supp) \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(MAKE) --no-print-directory $(ASAN_VARS) unit integration
+
+# The integration suite against brigade under valgrind's memcheck; any
+# error or definite leak is written to build/valgrind/*.log and fails here.
+valgrind: $(BUILD)/brigade
+	@rm -rf build/valgrind
+	@BRIGADE_BIN=$(abspath tools/valgrind-brigade.sh) BRIGADE_TEST_TIMEOUT_MS=600000 \
+		bash tools/run-integration.sh
+	@if find build/valgrind -name '*.log' -size +0 | grep -q .; then \
+		cat build/valgrind/*.log; echo "valgrind: errors found"; exit 1; fi; \
+		echo "valgrind: $$(ls build/valgrind | wc -l) brigade processes, 0 errors, 0 definite leaks"
 
 fuzz: setup-once
 	@bash tools/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SRCS)

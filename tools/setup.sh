@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 # --- 1. Debian packages -----------------------------------------------------
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libhiredis-dev redis-server libcmocka-dev
-      nodejs npm git clang)
+      nodejs npm git clang valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

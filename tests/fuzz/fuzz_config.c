@@ -1,4 +1,4 @@
-// sources: src/config/config.c src/core/*.c
+// sources: src/config/*.c src/core/*.c
 // libs: -lyaml
 /*
  * fuzz_config.c — libFuzzer harness for config/: arbitrary bytes as

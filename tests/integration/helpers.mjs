@@ -38,7 +38,7 @@ export async function startServer(opts) {
   proc.stderr.on('data', (d) => { stderr += d; if (process.env.BRIGADE_TEST_VERBOSE) process.stderr.write(d); });
   const port = await new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`brigade did not start:\n${stderr}`)), 30000);
+    const timer = setTimeout(() => reject(new Error(`brigade did not start:\n${stderr}`)), Number(process.env.BRIGADE_TEST_TIMEOUT_MS ?? 30000));
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
@@ -52,7 +52,7 @@ export async function startServer(opts) {
     if (!stopping) process.stderr.write(`brigade exited unexpectedly (${code ?? sig}):\n${stderr}\n`);
   });
   const baseURL = `http://127.0.0.1:${port}`;
-  const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0, timeout: 60000 });
+  const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0, timeout: Number(process.env.BRIGADE_TEST_TIMEOUT_MS ?? 60000) });
   const server = {
     proc, port, baseURL, client,
     stderr: () => stderr,

@@ -1,0 +1,125 @@
+/*
+ * env.c — the INFERENCE_* environment overrides (spec: Configuration
+ * Reference), applied over the YAML file and before command-line flags.
+ * Variables are read from an environ-style array, never the process
+ * environment, so tests need not touch it.
+ *
+ * The server variables go through the same field table and rules as the
+ * YAML keys (fields.c).  INFERENCE_MODELS_DIR is resolved against the
+ * working directory, not the YAML file's.
+ */
+#include "config/config_int.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Environment variables that set one server field.  INFERENCE_MODELS_DIR,
+ * _PRELOAD_MODELS and _GPU_LAYERS have their own rules in
+ * config_apply_env(). */
+static const struct {
+	const char *var;
+	const char *field;
+} env_fields[] = {
+    {"INFERENCE_HOST", "host"},
+    {"INFERENCE_PORT", "port"},
+    {"INFERENCE_LOG_LEVEL", "log_level"},
+    {"INFERENCE_REQUEST_TIMEOUT", "request_timeout"},
+    {"INFERENCE_MAX_BODY_BYTES", "max_body_bytes"},
+    {"INFERENCE_API_KEY", "api_key"},
+};
+
+/* The value of NAME in an environ-style array, or NULL. */
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* INFERENCE_PRELOAD_MODELS=a,b: replaces the file's list; "" means none. */
+static enum brg_err env_preload(struct config *c, const char *value, struct brg_error *err)
+{
+	config_strs_free(c->preload, c->n_preload);
+	c->preload = NULL;
+	c->n_preload = 0;
+	size_t n = 1;
+	for (const char *p = value; *p; p++)
+		n += *p == ',';
+	c->preload = calloc(n + 1, sizeof *c->preload);
+	char *copy = strdup(value);
+	enum brg_err e = c->preload && copy ? BRG_OK : BRG_E_NOMEM;
+	char *save = NULL;
+	for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !e;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok += strspn(tok, " \t");
+		size_t len = strlen(tok);
+		while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+			tok[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (!config_find_model(c, tok)) {
+			char ids[256];
+			config_model_ids(c, ids, sizeof ids);
+			e = brg_fail(err, BRG_E_CONFIG,
+			             "INFERENCE_PRELOAD_MODELS: '%.64s' names no configured model, "
+			             "expected a comma list of %s",
+			             tok, ids);
+			break;
+		}
+		bool is_added;
+		e = config_preload_add(c, tok, &is_added);
+	}
+	free(copy);
+	if (e == BRG_E_NOMEM)
+		brg_fail(err, e, "out of memory");
+	return e;
+}
+
+/*
+ * An empty value counts as unset (a compose file's ${VAR} of an unset
+ * variable), except for INFERENCE_PRELOAD_MODELS, where "" means "preload
+ * nothing".  An empty INFERENCE_API_KEY therefore never turns
+ * authentication off.
+ */
+enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_error *err)
+{
+	char why[BRG_ERR_MSG_MAX - 64];
+	enum brg_err e;
+	for (size_t i = 0; i < N_OF(env_fields); i++) {
+		const char *v = env_get(envp, env_fields[i].var);
+		if (!v || !*v)
+			continue;
+		const struct field *f = config_field_find(
+		    config_server_fields, config_n_server_fields, env_fields[i].field);
+		e = config_field_set(f, c, v, false, false, why, sizeof why);
+		if (e)
+			return brg_fail(err, e, "%s: %s", env_fields[i].var,
+			                e == BRG_E_NOMEM ? "out of memory" : why);
+	}
+	const char *v = env_get(envp, "INFERENCE_MODELS_DIR");
+	if (v && *v) {
+		char *dir;
+		if (config_path_resolve(NULL, v, &dir))
+			return brg_fail(err, BRG_E_NOMEM, "out of memory");
+		free(c->models_dir);
+		c->models_dir = dir;
+	}
+	v = env_get(envp, "INFERENCE_GPU_LAYERS");
+	if (v && *v) {
+		const struct field *f =
+		    config_field_find(config_model_fields, config_n_model_fields, "gpu_layers");
+		struct model_config probe = {0};
+		if (config_field_set(f, &probe, v, false, false, why, sizeof why))
+			return brg_fail(err, BRG_E_CONFIG, "INFERENCE_GPU_LAYERS: %s", why);
+		for (size_t i = 0; i < c->n_models; i++)
+			c->models[i].gpu_layers = probe.gpu_layers;
+	}
+	v = env_get(envp, "INFERENCE_PRELOAD_MODELS");
+	if (v && (e = env_preload(c, v, err)))
+		return e;
+	return BRG_OK;
+}

@@ -1,0 +1,181 @@
+/*
+ * fields.c — the typed-value layer of config/: the keys each section
+ * accepts, and setting one of them from text.  Shared by the YAML reader
+ * (yaml.c) and the environment reader (env.c), and by the "expected one of
+ * ..." messages, so a key's rules are written once.
+ *
+ * The keys are tables of struct field (name, kind, range, where it is
+ * stored).  Every value arrives as text, and this file decides what a valid
+ * integer, string or null is: an integer is a plain, unquoted scalar of
+ * decimal digits with an optional sign.
+ */
+#include "config/config_int.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define CFG(member)   offsetof(struct config, member)
+#define MODEL(member) offsetof(struct model_config, member)
+
+const struct field config_server_fields[] = {
+    {"host", F_STR, 0, 0, CFG(host)},
+    {"port", F_INT, 0, 65535, CFG(port)}, /* 0: any free port */
+    {"models_dir", F_STR, 0, 0, CFG(models_dir)},
+    {"log_level", F_LOG_LEVEL, 0, 0, CFG(log_level)},
+    {"max_body_bytes", F_SIZE, 1024, 1073741824, CFG(max_body_bytes)},
+    {"request_timeout", F_INT, 1, 86400, CFG(request_timeout_s)},
+    {"api_key", F_OPT_STR, 0, 0, CFG(api_key)},
+};
+const size_t config_n_server_fields = N_OF(config_server_fields);
+
+const struct field config_model_fields[] = {
+    {"file", F_STR, 0, 0, MODEL(file)},
+    {"context_length", F_INT, 16, 1048576, MODEL(context_length)},
+    {"threads", F_INT, 0, 1024, MODEL(threads)},
+    {"slots", F_INT, 1, 256, MODEL(slots)},
+    {"gpu_layers", F_INT, -1, 100000, MODEL(gpu_layers)},
+    {"roles", F_ROLES, 0, 0, MODEL(roles)},
+    {"chat_template", F_OPT_STR, 0, 0, MODEL(chat_template)},
+    {"batch", F_INT, 1, 65536, MODEL(batch)},
+    {"max_queue", F_INT, 0, 100000, MODEL(max_queue)},
+};
+const size_t config_n_model_fields = N_OF(config_model_fields);
+
+const char *const config_role_names[] = {"primary", "fast", "coder", "thinker", "longctx"};
+_Static_assert(N_OF(config_role_names) == CONFIG_N_ROLES, "CONFIG_N_ROLES must match the list");
+
+const struct field *config_field_find(const struct field *fields, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+void config_join_names(char *buf, size_t len, const char *const *names, size_t n)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+void config_join_field_names(char *buf, size_t len, const struct field *fields, size_t n)
+{
+	const char *names[16];
+	for (size_t i = 0; i < n && i < N_OF(names); i++)
+		names[i] = fields[i].name;
+	config_join_names(buf, len, names, n < N_OF(names) ? n : N_OF(names));
+}
+
+void config_describe(const struct field *f, char *buf, size_t len)
+{
+	switch (f->kind) {
+	case F_INT:
+	case F_SIZE:
+		snprintf(buf, len, "an integer in %lld..%lld", f->lo, f->hi);
+		break;
+	case F_STR:
+		snprintf(buf, len, "a non-empty string");
+		break;
+	case F_OPT_STR:
+		snprintf(buf, len, "a string");
+		break;
+	case F_LOG_LEVEL:
+		snprintf(buf, len, "one of debug, info, warning, error, off");
+		break;
+	case F_ROLES: {
+		char names[128];
+		config_join_names(names, sizeof names, config_role_names, CONFIG_N_ROLES);
+		snprintf(buf, len, "a list of roles from %s", names);
+		break;
+	}
+	}
+}
+
+/* Decimal integer with an optional sign and nothing else.  *out saturates
+ * at the long long limits so that huge values read as out of range. */
+static bool parse_integer(const char *s, long long *out)
+{
+	const char *p = s;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return false;
+	*out = v; /* ERANGE leaves LLONG_MIN/MAX: out of range either way */
+	return true;
+}
+
+enum brg_err config_field_set(const struct field *f, void *base, const char *text, bool is_null,
+                              bool is_quoted, char *why, size_t why_len)
+{
+	char want[160];
+	config_describe(f, want, sizeof want);
+	char *at = (char *)base + f->off;
+	long long v;
+	switch (f->kind) {
+	case F_INT:
+	case F_SIZE:
+		if (is_null || !parse_integer(text, &v)) {
+			snprintf(why, why_len, "'%.64s' is not %s", is_null ? "" : text, want);
+			return BRG_E_CONFIG;
+		}
+		if (is_quoted) {
+			snprintf(why, why_len, "'%.64s' is a quoted string, expected %s unquoted",
+			         text, want);
+			return BRG_E_CONFIG;
+		}
+		if (v < f->lo || v > f->hi) {
+			snprintf(why, why_len, "%.64s is out of range, expected %s", text, want);
+			return BRG_E_CONFIG;
+		}
+		if (f->kind == F_INT)
+			*(int *)at = (int)v;
+		else
+			*(size_t *)at = (size_t)v;
+		return BRG_OK;
+	case F_LOG_LEVEL: {
+		int lvl = is_null ? -1 : log_level_parse(text);
+		if (lvl < 0) {
+			snprintf(why, why_len, "'%.64s' is not a log level, expected %s",
+			         is_null ? "" : text, want);
+			return BRG_E_CONFIG;
+		}
+		*(int *)at = lvl;
+		return BRG_OK;
+	}
+	case F_STR:
+	case F_OPT_STR: {
+		bool is_empty = is_null || text[0] == '\0';
+		if (is_empty && f->kind == F_STR) {
+			snprintf(why, why_len, "is empty, expected %s", want);
+			return BRG_E_CONFIG;
+		}
+		char *s = is_empty ? NULL : strdup(text);
+		if (!is_empty && !s)
+			return BRG_E_NOMEM;
+		free(*(char **)at);
+		*(char **)at = s;
+		return BRG_OK;
+	}
+	case F_ROLES:
+		break;
+	}
+	snprintf(why, why_len, "cannot be set from text");
+	return BRG_E_CONFIG;
+}
