@@ -18,10 +18,10 @@ static json_t *model_json(const struct model_info *m)
 	for (size_t i = 0; i < m->n_roles; i++)
 		json_array_append_new(roles, json_string(m->roles[i]));
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:i, s:o, s:i, s:i}", "id", m->id,
-	                      "object", "model", "created", (json_int_t)0, "owned_by", m->owned_by,
-	                      "status", m->status, "memory_mb", (json_int_t)m->memory_mb,
-	                      "context_length", m->context_length, "roles", roles, "slots",
-	                      m->n_slots, "busy_slots", m->n_busy_slots);
+	                      "object", "model", "created", (json_int_t)m->created, "owned_by",
+	                      m->owned_by, "status", m->status, "memory_mb",
+	                      (json_int_t)m->memory_mb, "context_length", m->context_length,
+	                      "roles", roles, "slots", m->n_slots, "busy_slots", m->n_busy_slots);
 	if (o && m->error)
 		json_object_set_new(o, "error", json_string(m->error));
 	return o;

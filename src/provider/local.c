@@ -243,6 +243,12 @@ static long long file_mb(const char *path)
 	return stat(path, &st) == 0 ? (long long)((st.st_size + (1 << 20) - 1) >> 20) : 0;
 }
 
+static long long file_mtime(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_mtime : 0;
+}
+
 static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 {
 	struct model_info mi = {
@@ -255,6 +261,7 @@ static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 	    .roles = (const char *const *)m->cfg->roles,
 	    .n_roles = m->cfg->n_roles,
 	    .owned_by = "brigade",
+	    .created = file_mtime(m->cfg->path),
 	    .n_slots = m->cfg->slots,
 	    .n_busy_slots = m->eng ? engine_n_busy_slots(m->eng) : 0,
 	};

@@ -24,6 +24,7 @@ struct model_info {
 	const char *const *roles;
 	size_t n_roles;
 	const char *owned_by;
+	long long created; /* Unix time: the model file's modification time */
 	int n_slots;
 	int n_busy_slots;
 };

@@ -106,3 +106,11 @@ test('an API key, when configured, guards /v1 but not /health', async (t) => {
   specError(assert, await raw(srv, 'GET', '/v1/models', undefined, { authorization: 'Bearer wrong' }), 401, 'UNAUTHORIZED');
   assert.equal((await raw(srv, 'GET', '/health')).status, 200);
 });
+
+test('a model object says when its file was made', async (t) => {
+  const srv = await startServer({ models: [{ id: 'stories' }] });
+  t.after(() => srv.stop());
+  const { statSync } = await import('node:fs');
+  const m = await srv.client.models.retrieve('stories');
+  assert.equal(m.created, Math.floor(statSync(`${process.env.BRIGADE_MODELS_DIR}/stories260K.gguf`).mtimeMs / 1000));
+});
