@@ -44,8 +44,8 @@ static int on_piece(void *ud, const char *utf8, size_t len)
 	struct gen_stream *s = c->s;
 	pthread_mutex_lock(&s->mu);
 	enum brg_err err = buf_append(&c->text, utf8, len);
-	pthread_mutex_unlock(&s->mu);
 	wake(s);
+	pthread_mutex_unlock(&s->mu);
 	/* A consumer that stopped reading (or a text over the cap) stops the
 	 * producer rather than letting memory grow without bound. */
 	return err != BRG_OK || atomic_load(&s->cancel);
@@ -62,8 +62,10 @@ static void on_done(void *ud, const struct gen_result *res)
 		s->n_done++;
 		pthread_cond_broadcast(&s->done_cv);
 	}
-	pthread_mutex_unlock(&s->mu);
+	/* Signal before unlocking: once the lock is released after the last
+	 * on_done, the consumer may free the stream at any moment. */
 	wake(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 struct gen_stream *gen_stream_new(size_t n_choices, size_t max_text_bytes)

@@ -349,9 +349,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_exchange *x = *con_cls;
 	(void)cls;
 	(void)conn;
-	(void)toe;
 	if (!x)
 		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("http: %s %s ended early (libmicrohttpd reason %d)", x->method, x->path,
+		          (int)toe);
 	for (size_t i = 0; i < x->n_headers; i++) {
 		free(x->headers[i][0]);
 		free(x->headers[i][1]);

@@ -588,6 +588,35 @@ static void test_log_set_level_round_trips(void **state)
 	log_set_level(old);
 }
 
+static void *finish_choice(void *arg)
+{
+	struct sink k = *(struct sink *)arg;
+	struct gen_result res = {.finish = GEN_FINISH_STOP};
+	k.on_done(k.ud, &res);
+	return NULL;
+}
+
+/*
+ * The consumer frees the stream as soon as the last on_done is seen; the
+ * producer must not touch the stream after that (it once signalled the
+ * eventfd after unlocking: a use-after-free that ASan caught in the
+ * integration suite).  Many rounds give the race room to show.
+ */
+static void test_stream_free_right_after_last_done_is_safe(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		struct gen_stream *s = gen_stream_new(1, 64);
+		assert_non_null(s);
+		struct sink k = gen_stream_sink(s, 0);
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, finish_choice, &k), 0);
+		gen_stream_wait_all_done(s);
+		gen_stream_free(s);
+		pthread_join(t, NULL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -627,6 +656,7 @@ int main(void)
 	    cmocka_unit_test(test_log_level_parse_names_any_case),
 	    cmocka_unit_test(test_log_level_parse_unknown_is_minus_one),
 	    cmocka_unit_test(test_log_set_level_round_trips),
+	    cmocka_unit_test(test_stream_free_right_after_last_done_is_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
