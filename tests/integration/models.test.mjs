@@ -114,3 +114,22 @@ test('a model object says when its file was made', async (t) => {
   const m = await srv.client.models.retrieve('stories');
   assert.equal(m.created, Math.floor(statSync(`${process.env.BRIGADE_MODELS_DIR}/stories260K.gguf`).mtimeMs / 1000));
 });
+
+test('a chat_template override changes how the prompt is rendered', async (t) => {
+  const srv = await startServer({
+    models: [{ id: 'plain' }, { id: 'llama3', chat_template: 'llama3' }],
+  });
+  t.after(() => srv.stop());
+  const ask = (model) => srv.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 1 });
+  const [a, b] = [await ask('plain'), await ask('llama3')];
+  // ChatML and Llama-3 wrap the same message in different markers.
+  assert.notEqual(a.usage.prompt_tokens, b.usage.prompt_tokens);
+});
+
+test('an unknown chat_template fails the model load with a clear error', async (t) => {
+  const srv = await startServer({ models: [{ id: 'odd', chat_template: 'no-such-template' }], preload: [], waitReady: false });
+  t.after(() => srv.stop());
+  const r = await raw(srv, 'POST', '/v1/models/odd/load');
+  assert.ok(r.status >= 400, r.text);
+  assert.match(r.json.error.message, /no-such-template/);
+});
