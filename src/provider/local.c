@@ -93,6 +93,10 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 	enum brg_err rc = engine_load(&p, &eng, &local);
 	pthread_mutex_lock(&lp->mu);
 	if (rc) {
+		/* Whatever the engine's reason (a bad file, an unknown template
+		 * name), the client sees one code: the model could not load. */
+		rc = BRG_E_MODEL_LOAD;
+		local.code = rc;
 		m->state = LM_FAILED;
 		snprintf(m->error, sizeof m->error, "%s", local.message);
 		log_error("model %s failed to load: %s", c->id, local.message);
@@ -128,8 +132,9 @@ static enum brg_err acquire_locked(struct local_provider *lp, struct local_model
 		case LM_AVAILABLE:
 		case LM_FAILED:
 			m->state = LM_LOADING;
-			if (load_locked(lp, m, err))
-				return err ? err->code : BRG_E_MODEL_LOAD;
+			enum brg_err rc = load_locked(lp, m, err);
+			if (rc)
+				return rc;
 			break;
 		}
 	}
@@ -392,6 +397,9 @@ static void *preload_main(void *arg)
 			m->state = LM_LOADING;
 			(void)load_locked(lp, m, NULL);
 		}
+		/* A request may be loading it already: it counts once it is done. */
+		while (m && m->state == LM_LOADING && !lp->is_closing)
+			pthread_cond_wait(&lp->cv, &lp->mu);
 		lp->n_preload_done++;
 		pthread_cond_broadcast(&lp->cv);
 	}

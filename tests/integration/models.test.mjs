@@ -129,7 +129,6 @@ test('a chat_template override changes how the prompt is rendered', async (t) =>
 test('an unknown chat_template fails the model load with a clear error', async (t) => {
   const srv = await startServer({ models: [{ id: 'odd', chat_template: 'no-such-template' }], preload: [], waitReady: false });
   t.after(() => srv.stop());
-  const r = await raw(srv, 'POST', '/v1/models/odd/load');
-  assert.ok(r.status >= 400, r.text);
-  assert.match(r.json.error.message, /no-such-template/);
+  const e = specError(assert, await raw(srv, 'POST', '/v1/models/odd/load'), 500, 'MODEL_LOAD_FAILED');
+  assert.match(e.message, /no-such-template/);
 });
