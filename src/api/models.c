@@ -69,30 +69,30 @@ void api_models_get(void *ud, struct http_exchange *x)
 	reply_model(ud, x, http_param(x));
 }
 
-/* Load blocks until the model is ready, then answers with its object. */
-void api_models_load(void *ud, struct http_exchange *x)
+typedef enum brg_err (*model_action_fn)(struct router *r, const char *name, struct brg_error *err);
+
+/* Runs a load or unload, then answers with the model's object. */
+static void model_action(struct api *a, struct http_exchange *x, model_action_fn fn)
 {
-	struct api *a = ud;
 	struct brg_error e;
 	brg_error_clear(&e);
-	if (route_load(a->router, http_param(x), &e)) {
+	if (fn(a->router, http_param(x), &e)) {
 		api_reply_error(x, &e);
 		return;
 	}
 	reply_model(a, x, http_param(x));
 }
 
+/* Load blocks until the model is ready. */
+void api_models_load(void *ud, struct http_exchange *x)
+{
+	model_action(ud, x, route_load);
+}
+
 /* Unload waits for the model's in-flight requests to finish first. */
 void api_models_unload(void *ud, struct http_exchange *x)
 {
-	struct api *a = ud;
-	struct brg_error e;
-	brg_error_clear(&e);
-	if (route_unload(a->router, http_param(x), &e)) {
-		api_reply_error(x, &e);
-		return;
-	}
-	reply_model(a, x, http_param(x));
+	model_action(ud, x, route_unload);
 }
 
 void api_health(void *ud, struct http_exchange *x)

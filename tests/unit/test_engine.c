@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "../common/utf8_check.h"
+
 #include "core/log.h"
 #include "engine/engine.h"
 
@@ -42,13 +44,11 @@ struct tsink {
 	bool cancel_on_first_piece;
 };
 
-static bool is_valid_utf8(const char *s, size_t len);
-
 static int on_piece(void *ud, const char *utf8, size_t len)
 {
 	struct tsink *t = ud;
 	pthread_mutex_lock(&t->mu);
-	if (!is_valid_utf8(utf8, len))
+	if (!valid_utf8((const unsigned char *)utf8, len))
 		t->are_pieces_utf8 = false;
 	if (t->len + len < sizeof t->text) {
 		memcpy(t->text + t->len, utf8, len);
@@ -115,41 +115,6 @@ static bool tsink_wait(struct tsink *t, bool want_piece)
 }
 
 /* ---- helpers ---- */
-
-static bool is_valid_utf8(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = p[i];
-		size_t n;
-		unsigned min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			n = 1, min = 0x80;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2, min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (i + n >= len) /* truncated character */
-			return false;
-		unsigned cp = c & (0x3F >> n);
-		for (size_t k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
 
 static char *model_path(const char *file)
 {
@@ -499,7 +464,7 @@ static void test_random_vocab_stream_is_valid_utf8(void **state)
 	assert_true(t.res.finish == GEN_FINISH_LENGTH || t.res.finish == GEN_FINISH_STOP);
 	assert_true(t.res.n_completion > 0);
 	assert_true(t.are_pieces_utf8);
-	assert_true(is_valid_utf8(t.text, t.len));
+	assert_true(valid_utf8((const unsigned char *)t.text, t.len));
 	engine_free(m);
 	tsink_fini(&t);
 }

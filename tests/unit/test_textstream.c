@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "../common/utf8_check.h"
+
 #include "engine/textstream.h"
 
 #define FFFD "\xEF\xBF\xBD"
@@ -71,46 +73,6 @@ static void assert_text(const struct run *r, const char *want)
 {
 	assert_int_equal(r->len, strlen(want));
 	assert_memory_equal(r->text, want, r->len);
-}
-
-/* A strict validator independent of the code under test: no NUL, no
- * overlongs, no surrogates, nothing past U+10FFFF, nothing truncated. */
-static bool valid_utf8(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n;
-		if (s[i] == 0)
-			return false;
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xE0) == 0xC0) {
-			n = 2;
-			cp = s[i] & 0x1F;
-		} else if ((s[i] & 0xF0) == 0xE0) {
-			n = 3;
-			cp = s[i] & 0x0F;
-		} else if ((s[i] & 0xF8) == 0xF0) {
-			n = 4;
-			cp = s[i] & 0x07;
-		} else {
-			return false;
-		}
-		if (i + n > len)
-			return false;
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-		if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n;
-	}
-	return true;
 }
 
 static void test_stop_string_spanning_three_tokens(void **state)
