@@ -338,9 +338,14 @@ static void sse_choice(struct run *r, size_t i, const char *text, size_t len, co
 
 static void sse_end(struct run *r, const struct brg_error *e)
 {
+	r->has_sent_end = true;
 	if (e) {
+		/* No [DONE] after an error: a client must never take a broken
+		 * answer for a complete one. */
 		sse_event(r, api_error_json(e));
-	} else if (r->req.include_usage) {
+		return;
+	}
+	if (r->req.include_usage) {
 		json_t *c = chunk_base(r, json_array());
 		if (c)
 			json_object_set_new(c, "usage", usage_json(r));
@@ -348,20 +353,13 @@ static void sse_end(struct run *r, const struct brg_error *e)
 	}
 	if (buf_append(&r->out, "data: [DONE]\n\n", 14))
 		log_warn("stream %s: [DONE] dropped", r->id);
-	r->has_sent_end = true;
 }
 
-/* Turns newly arrived text into events. */
-static void sse_progress(struct run *r)
+/* Turns the collected text and finishes into events. */
+static void sse_emit(struct run *r)
 {
 	struct brg_error e;
 	brg_error_clear(&e);
-	if (run_collect(r)) {
-		brg_fail(&e, BRG_E_TOO_LARGE, "the generated text exceeds the output limit");
-		gen_stream_cancel(r->s);
-		sse_end(r, &e);
-		return;
-	}
 	for (size_t i = 0; i < r->n_choices; i++) {
 		struct buf *t = &r->text[i];
 		if (t->len)
@@ -376,6 +374,20 @@ static void sse_progress(struct run *r)
 	}
 	if (run_all_done(r))
 		sse_end(r, run_error(r, &e) ? &e : NULL);
+}
+
+/* Collects newly arrived text and turns it into events. */
+static void sse_progress(struct run *r)
+{
+	if (run_collect(r)) {
+		struct brg_error e;
+		brg_error_clear(&e);
+		brg_fail(&e, BRG_E_TOO_LARGE, "the generated text exceeds the output limit");
+		gen_stream_cancel(r->s);
+		sse_end(r, &e);
+		return;
+	}
+	sse_emit(r);
 }
 
 static ssize_t sse_pull(void *ud, char *dst, size_t max)
@@ -415,11 +427,52 @@ static void sse_free(void *ud)
 	run_free(ud);
 }
 
-static void run_streaming(struct run *r)
+static bool has_text(const struct run *r)
 {
+	for (size_t i = 0; i < r->n_choices; i++)
+		if (r->text[i].len)
+			return true;
+	return false;
+}
+
+/*
+ * Holds the response until the first text or the end, so that a failure
+ * before any byte (a prompt too long, an upstream that refuses) is a real
+ * HTTP status rather than an event inside a 200 stream.  Returns true when
+ * the stream took ownership of the run.
+ */
+static bool run_streaming(struct run *r)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	while (!has_text(r) && !run_all_done(r)) {
+		long long left = r->deadline_ms - now_ms();
+		enum http_wait_result w =
+		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
+		if (w == HTTP_WAIT_GONE)
+			return false; /* no reply: http/ drops the connection */
+		if (w == HTTP_WAIT_TIMEOUT) {
+			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
+			         r->a->opts.request_timeout_s);
+			api_reply_error(r->x, &e);
+			return false;
+		}
+		if (run_collect(r)) {
+			brg_fail(&e, BRG_E_TOO_LARGE,
+			         "the generated text exceeds the output limit");
+			api_reply_error(r->x, &e);
+			return false;
+		}
+	}
+	if (!has_text(r) && run_error(r, &e)) {
+		api_reply_error(r->x, &e);
+		return false;
+	}
 	for (size_t i = 0; r->req.is_chat && i < r->n_choices; i++)
 		sse_choice(r, i, "", 0, "assistant", NULL);
+	sse_emit(r);
 	http_reply_stream(r->x, 200, "text/event-stream", sse_pull, sse_free, r);
+	return true;
 }
 
 static void handle(struct api *a, struct http_exchange *x, bool is_chat)
@@ -444,11 +497,10 @@ static void handle(struct api *a, struct http_exchange *x, bool is_chat)
 		run_free(r);
 		return;
 	}
-	if (r->req.is_stream) {
-		run_streaming(r); /* the stream frees the run */
-		return;
-	}
-	run_blocking(r);
+	if (r->req.is_stream && run_streaming(r))
+		return; /* the stream frees the run */
+	if (!r->req.is_stream)
+		run_blocking(r);
 	run_free(r);
 }
 

@@ -16,30 +16,35 @@
 #include <stddef.h>
 
 /*      enum                  http  spec code                    retriable */
-#define BRG_ERRORS(X)                                              \
-	X(BRG_OK, 200, "OK", 0)                                    \
-	X(BRG_E_BAD_REQUEST, 400, "INVALID_REQUEST", 0)            \
-	X(BRG_E_BAD_JSON, 400, "INVALID_JSON", 0)                  \
-	X(BRG_E_CONTEXT_BUDGET, 400, "CONTEXT_BUDGET_EXCEEDED", 0) \
-	X(BRG_E_UNAUTHORIZED, 401, "UNAUTHORIZED", 0)              \
-	X(BRG_E_NOT_FOUND, 404, "NOT_FOUND", 0)                    \
-	X(BRG_E_MODEL_NOT_FOUND, 404, "MODEL_NOT_FOUND", 0)        \
-	X(BRG_E_METHOD, 405, "METHOD_NOT_ALLOWED", 0)              \
-	X(BRG_E_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", 0)            \
-	X(BRG_E_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", 0)      \
-	X(BRG_E_HANDOFF_INVALID, 422, "HANDOFF_STATE_INVALID", 0)  \
-	X(BRG_E_COMPRESSION, 422, "COMPRESSION_FAILED", 0)         \
-	X(BRG_E_INTERNAL, 500, "INTERNAL_ERROR", 0)                \
-	X(BRG_E_ORCHESTRATION, 500, "ORCHESTRATION_FAILED", 0)     \
-	X(BRG_E_MODEL_LOAD, 500, "MODEL_LOAD_FAILED", 0)           \
-	X(BRG_E_NOT_IMPLEMENTED, 501, "MODE_NOT_AVAILABLE", 0)     \
-	X(BRG_E_MODEL_BUSY, 503, "MODEL_BUSY", 1)                  \
-	X(BRG_E_MODEL_LOADING, 503, "MODEL_LOADING", 1)            \
-	X(BRG_E_RESOURCE, 503, "TEMPORARY_RESOURCE_ERROR", 1)      \
-	X(BRG_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", 1)            \
-	X(BRG_E_TIMEOUT, 504, "TIMEOUT", 1)                        \
-	X(BRG_E_CANCELLED, 499, "CLIENT_CLOSED_REQUEST", 0)        \
-	X(BRG_E_CONFIG, 500, "CONFIG_ERROR", 0)                    \
+#define BRG_ERRORS(X)                                                 \
+	X(BRG_OK, 200, "OK", 0)                                       \
+	X(BRG_E_BAD_REQUEST, 400, "INVALID_REQUEST", 0)               \
+	X(BRG_E_BAD_JSON, 400, "INVALID_JSON", 0)                     \
+	X(BRG_E_CONTEXT_BUDGET, 400, "CONTEXT_BUDGET_EXCEEDED", 0)    \
+	X(BRG_E_UNAUTHORIZED, 401, "UNAUTHORIZED", 0)                 \
+	X(BRG_E_NOT_FOUND, 404, "NOT_FOUND", 0)                       \
+	X(BRG_E_MODEL_NOT_FOUND, 404, "MODEL_NOT_FOUND", 0)           \
+	X(BRG_E_METHOD, 405, "METHOD_NOT_ALLOWED", 0)                 \
+	X(BRG_E_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", 0)               \
+	X(BRG_E_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", 0)         \
+	X(BRG_E_HANDOFF_INVALID, 422, "HANDOFF_STATE_INVALID", 0)     \
+	X(BRG_E_COMPRESSION, 422, "COMPRESSION_FAILED", 0)            \
+	X(BRG_E_INTERNAL, 500, "INTERNAL_ERROR", 0)                   \
+	X(BRG_E_ORCHESTRATION, 500, "ORCHESTRATION_FAILED", 0)        \
+	X(BRG_E_MODEL_LOAD, 500, "MODEL_LOAD_FAILED", 0)              \
+	X(BRG_E_NOT_IMPLEMENTED, 501, "MODE_NOT_AVAILABLE", 0)        \
+	X(BRG_E_MODEL_BUSY, 503, "MODEL_BUSY", 1)                     \
+	X(BRG_E_MODEL_LOADING, 503, "MODEL_LOADING", 1)               \
+	X(BRG_E_RESOURCE, 503, "TEMPORARY_RESOURCE_ERROR", 1)         \
+	X(BRG_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", 1)               \
+	X(BRG_E_TIMEOUT, 504, "TIMEOUT", 1)                           \
+	X(BRG_E_RATE_LIMITED, 429, "RATE_LIMITED", 1)                 \
+	X(BRG_E_UPSTREAM, 502, "UPSTREAM_ERROR", 1)                   \
+	X(BRG_E_UPSTREAM_AUTH, 502, "UPSTREAM_AUTH_FAILED", 0)        \
+	X(BRG_E_UPSTREAM_TIMEOUT, 504, "UPSTREAM_TIMEOUT", 1)         \
+	X(BRG_E_PROVIDER_UNAVAILABLE, 503, "PROVIDER_UNAVAILABLE", 1) \
+	X(BRG_E_CANCELLED, 499, "CLIENT_CLOSED_REQUEST", 0)           \
+	X(BRG_E_CONFIG, 500, "CONFIG_ERROR", 0)                       \
 	X(BRG_E_NOMEM, 503, "OUT_OF_MEMORY", 1)
 
 enum brg_err {
