@@ -129,8 +129,8 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 			continue;
 		/* Mark every choice that never started as failed, so waiting
 		 * for all of them terminates. */
-		struct gen_result res = {.finish = GEN_FINISH_ERROR, .err = rc};
-		snprintf(res.err_message, sizeof res.err_message, "%s", err->message);
+		struct gen_result res = {.finish = GEN_FINISH_ERROR, .error = *err};
+		res.error.code = rc;
 		for (size_t c = p * r->req.n; c < r->n_choices; c++)
 			gen_stream_fail(r->s, c, &res);
 		if (p == 0)
@@ -171,10 +171,11 @@ static enum brg_err run_error(const struct run *r, struct brg_error *err)
 		if (!r->is_done[i] || g->finish == GEN_FINISH_STOP ||
 		    g->finish == GEN_FINISH_LENGTH)
 			continue;
-		enum brg_err code =
-		    g->finish == GEN_FINISH_ERROR && g->err ? g->err : BRG_E_INTERNAL;
-		return brg_fail(err, code, "%s",
-		                g->err_message[0] ? g->err_message : "generation was interrupted");
+		if (g->finish == GEN_FINISH_ERROR && g->error.code) {
+			*err = g->error;
+			return err->code;
+		}
+		return brg_fail(err, BRG_E_INTERNAL, "generation was interrupted");
 	}
 	return BRG_OK;
 }

@@ -56,8 +56,9 @@ struct gen_result {
 	int n_prompt;     /* tokens in the prompt as the model saw it */
 	int n_cached;     /* of those, reused from the KV cache */
 	int n_completion; /* tokens sampled, the end-of-generation token excluded */
-	enum brg_err err; /* BRG_OK unless finish == GEN_FINISH_ERROR */
-	char err_message[BRG_ERR_MSG_MAX];
+	/* error.code is BRG_OK unless finish == GEN_FINISH_ERROR; then the
+	 * message and details are what the client will see. */
+	struct brg_error error;
 };
 
 /*

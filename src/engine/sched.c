@@ -59,10 +59,10 @@ static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, en
 	    .n_prompt = j->n_prompt,
 	    .n_cached = 0,
 	    .n_completion = s->n_completion,
-	    .err = e,
 	};
-	if (msg)
-		snprintf(r.err_message, sizeof r.err_message, "%s", msg);
+	brg_error_clear(&r.error);
+	if (e)
+		brg_fail(&r.error, e, "%s", msg ? msg : brg_err_code(e));
 	pthread_mutex_lock(&m->mu);
 	s->job = NULL;
 	atomic_fetch_sub(&m->n_busy, 1);

@@ -164,8 +164,7 @@ static void job_done(void *ud, const struct gen_result *res)
 
 static void fail_choice(struct sink s, const struct brg_error *e)
 {
-	struct gen_result res = {.finish = GEN_FINISH_ERROR, .err = e->code};
-	snprintf(res.err_message, sizeof res.err_message, "%s", e->message);
+	struct gen_result res = {.finish = GEN_FINISH_ERROR, .error = *e};
 	s.on_done(s.ud, &res);
 }
 

@@ -33,6 +33,9 @@ typedef void (*model_info_fn)(void *ud, const struct model_info *m);
 
 struct provider_ops {
 	const char *name; /* also the model-name prefix: "local" in "local:phi-4" */
+	/* True when any model named with this provider's prefix is forwarded,
+	 * listed or not (a remote server knows its own catalogue). */
+	bool is_open_catalog;
 	/* Whether this provider serves model 'id'. */
 	bool (*has_model)(void *impl, const char *id);
 	/*

@@ -139,7 +139,7 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 	if (strlen(model) >= ROUTE_MODEL_MAX || !*model)
 		return not_found(name, err);
 	if (p) {
-		if (!p->ops->has_model(p->impl, model))
+		if (!p->ops->is_open_catalog && !p->ops->has_model(p->impl, model))
 			return not_found(name, err);
 		out->p = *p;
 		snprintf(out->model, sizeof out->model, "%s", model);

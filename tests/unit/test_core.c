@@ -436,8 +436,9 @@ static void test_stream_fail_marks_choice_done_with_error(void **state)
 	assert_non_null(s);
 	(void)gen_stream_sink(s, 0);
 	(void)gen_stream_sink(s, 1);
-	struct gen_result r = {.finish = GEN_FINISH_ERROR, .err = BRG_E_MODEL_BUSY};
-	strcpy(r.err_message, "busy");
+	struct gen_result r = {.finish = GEN_FINISH_ERROR};
+	brg_error_clear(&r.error);
+	brg_fail(&r.error, BRG_E_MODEL_BUSY, "busy");
 	gen_stream_fail(s, 1, &r);
 	assert_false(gen_stream_all_done(s));
 	struct buf out;
@@ -447,8 +448,8 @@ static void test_stream_fail_marks_choice_done_with_error(void **state)
 	assert_int_equal(gen_stream_take(s, 1, &out, &is_done, &got), BRG_OK);
 	assert_true(is_done);
 	assert_int_equal(got.finish, GEN_FINISH_ERROR);
-	assert_int_equal(got.err, BRG_E_MODEL_BUSY);
-	assert_string_equal(got.err_message, "busy");
+	assert_int_equal(got.error.code, BRG_E_MODEL_BUSY);
+	assert_string_equal(got.error.message, "busy");
 	gen_stream_fail(s, 0, &r);
 	assert_true(gen_stream_all_done(s));
 	buf_fini(&out);
