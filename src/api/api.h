@@ -19,8 +19,11 @@ struct api_opts {
 	const char *config_name; /* preset name shown by /health/ready, or NULL */
 };
 
+struct fallback;
+
 struct api {
-	struct router *router; /* borrowed */
+	struct router *router;     /* borrowed */
+	struct fallback *fallback; /* borrowed; may be NULL */
 	struct api_opts opts;
 };
 

@@ -61,5 +61,6 @@ void api_models_load(void *ud, struct http_exchange *x);
 void api_models_unload(void *ud, struct http_exchange *x);
 void api_health(void *ud, struct http_exchange *x);
 void api_health_ready(void *ud, struct http_exchange *x);
+void api_health_inference(void *ud, struct http_exchange *x);
 
 #endif

@@ -117,6 +117,7 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 		    .mode = r->req.mode,
 		    .model = r->req.model,
 		    .task_type = r->req.task_type,
+		    .fallback = r->a->fallback,
 		    .gen = {.msgs = r->req.msgs,
 		            .n_msgs = r->req.n_msgs,
 		            .prompt = r->req.is_chat ? NULL : r->req.prompts[p],

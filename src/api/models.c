@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api/api_int.h"
+#include "provider/fallback.h"
 
 static json_t *model_json(const struct model_info *m)
 {
@@ -128,4 +129,51 @@ void api_health_ready(void *ud, struct http_exchange *x)
 	               json_pack("{s:s, s:s?, s:o, s:s}", "status", "ready", "config",
 	                         a->opts.config_name, "loaded_models", loaded, "orchestration_mode",
 	                         "single"));
+}
+
+static void collect_id(void *ud, const struct model_info *m)
+{
+	json_array_append_new(ud, json_string(m->id));
+}
+
+struct health_walk {
+	json_t *providers;
+	size_t n, n_healthy;
+};
+
+static void health_one(void *ud, const struct provider_health *h)
+{
+	struct health_walk *w = ud;
+	json_t *models = json_array();
+	h->provider.ops->each_model(h->provider.impl, collect_id, models);
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:i, s:o, s:o}", "name", h->name, "state", h->state, "consecutive_failures",
+	    h->consecutive_failures, "models", models, "chain_position",
+	    h->chain_position >= 0 ? json_integer(h->chain_position) : json_null());
+	if (!o)
+		return;
+	json_object_set_new(o, "latency_ms",
+	                    h->latency_ms >= 0 ? json_integer(h->latency_ms) : json_null());
+	json_object_set_new(o, "checked_at",
+	                    h->checked_at ? json_integer(h->checked_at) : json_null());
+	json_t *e = h->last_error ? json_string(h->last_error) : NULL;
+	json_object_set_new(o, "last_error", e ? e : json_null());
+	json_array_append_new(w->providers, o);
+	w->n++;
+	w->n_healthy += strcmp(h->state, "healthy") == 0;
+}
+
+/* GET /v1/health/inference (spec: switchable backends): every provider's
+ * health, latency and models.  Always 200: this is a report, and /health
+ * is the liveness check. */
+void api_health_inference(void *ud, struct http_exchange *x)
+{
+	struct api *a = ud;
+	struct health_walk w = {.providers = json_array()};
+	if (a->fallback)
+		fallback_each_health(a->fallback, health_one, &w);
+	const char *status = w.n_healthy == w.n ? "healthy"
+	                     : w.n_healthy      ? "degraded"
+	                                        : "unhealthy";
+	api_reply_json(x, 200, json_pack("{s:s, s:o}", "status", status, "providers", w.providers));
 }

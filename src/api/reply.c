@@ -101,6 +101,7 @@ static const struct http_route routes[] = {
     {"GET", "/v1/models/{id}", api_models_get, 0},
     {"GET", "/health", api_health, 1},
     {"GET", "/health/ready", api_health_ready, 1},
+    {"GET", "/v1/health/inference", api_health_inference, 0},
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -39,7 +39,7 @@ enum brg_err orchestrate_run(struct router *r, struct orch_request *req, struct 
 	if (strcmp(req->model, "auto") == 0)
 		snprintf(info->model, sizeof info->model, "%s", t.model);
 	req->gen.model = t.model;
-	rc = t.p.ops->generate(t.p.impl, &req->gen, sinks, err);
+	rc = fallback_generate(req->fallback, t.p, &req->gen, sinks, err);
 	req->gen.model = NULL; /* 't' ends here; providers copied what they keep */
 	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/gen.h"
+#include "provider/fallback.h"
 #include "route/route.h"
 
 enum orch_mode { ORCH_SINGLE, ORCH_CRITIQUE, ORCH_DEBATE, ORCH_ENSEMBLE, ORCH_PIPELINE };
@@ -22,6 +23,7 @@ struct orch_request {
 	const char *model;      /* as the client wrote it */
 	const char *task_type;  /* may be NULL */
 	struct gen_request gen; /* gen.model is set for the provider call only */
+	struct fallback *fallback; /* NULL: no chain, no breakers */
 };
 
 /* What answered, for the response body. */

@@ -52,6 +52,13 @@ struct provider_ops {
 	enum brg_err (*load)(void *impl, const char *id, struct brg_error *err);
 	/* Blocking until in-flight work on the model is done. */
 	enum brg_err (*unload)(void *impl, const char *id, struct brg_error *err);
+	/*
+	 * Blocking reachability check for health monitoring (a remote's models
+	 * endpoint), within timeout_ms; sets *latency_ms.  NULL: nothing to
+	 * check (the local engine is as healthy as the process).
+	 */
+	enum brg_err (*check_health)(void *impl, int timeout_ms, long long *latency_ms,
+	                             struct brg_error *err);
 	/* Readiness: models loaded, preloads finished / wanted. */
 	void (*readiness)(void *impl, size_t *n_loaded, size_t *n_preload_done,
 	                  size_t *n_preload_total);
