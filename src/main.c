@@ -22,7 +22,9 @@
 #include "core/log.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "provider/fallback.h"
 #include "provider/local.h"
+#include "provider/remote.h"
 #include "route/route.h"
 
 #define BRIGADE_VERSION "0.1.0"
@@ -33,29 +35,35 @@ static const char usage[] =
     "brigade " BRIGADE_VERSION " — OpenAI-compatible LLM inference server\n"
     "\n"
     "Usage:\n"
-    "  brigade serve  [--config FILE] [--host HOST] [--port PORT]\n"
+    "  brigade serve  [--config FILE] [--providers FILE] [--host HOST] [--port PORT]\n"
     "  brigade models [--config FILE]   list configured models and their files\n"
     "  brigade verify [--config FILE]   check the configuration and model files\n"
     "  brigade --help | --version\n"
     "\n"
     "Options:\n"
     "  --config FILE  models/server configuration (default: config/models.yaml if present)\n"
+    "  --providers FILE  remote backends, fallback chain, health checks\n"
+    "                 (default: config/providers.yaml if present)\n"
     "  --host HOST    address to listen on (default 127.0.0.1; INFERENCE_HOST)\n"
     "  --port PORT    port to listen on, 0 for any free port (default 8085; INFERENCE_PORT)\n"
     "\n"
     "Environment (override the file): INFERENCE_HOST, INFERENCE_PORT, INFERENCE_MODELS_DIR,\n"
     "  INFERENCE_PRELOAD_MODELS, INFERENCE_LOG_LEVEL, INFERENCE_GPU_LAYERS,\n"
-    "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_MAX_BODY_BYTES.\n"
+    "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_MAX_BODY_BYTES;\n"
+    "  remote backends: INFERENCE_PROVIDER, OPENAI_API_KEY, OPENAI_API_BASE,\n"
+    "  OPENAI_TIMEOUT, LOCAL_INFERENCE_URL, LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT,\n"
+    "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT.\n"
     "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries (found next to the\n"
     "  binary's deps/ by default).\n"
     "\n"
     "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
     "  GET /v1/models/{id}, POST /v1/models/{id}/load, POST /v1/models/{id}/unload,\n"
-    "  GET /health, GET /health/ready.\n";
+    "  GET /health, GET /health/ready, GET /v1/health/inference.\n";
 
 struct cli {
 	const char *command;
 	const char *config;
+	const char *providers;
 	const char *host;
 	int port; /* -1: not given */
 };
@@ -71,12 +79,14 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		} else if (!strcmp(a, "--version")) {
 			puts("brigade " BRIGADE_VERSION);
 			exit(0);
-		} else if ((!strcmp(a, "--config") || !strcmp(a, "--host") ||
-		            !strcmp(a, "--port")) &&
+		} else if ((!strcmp(a, "--config") || !strcmp(a, "--providers") ||
+		            !strcmp(a, "--host") || !strcmp(a, "--port")) &&
 		           i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(a, "--config"))
 				c->config = v;
+			else if (!strcmp(a, "--providers"))
+				c->providers = v;
 			else if (!strcmp(a, "--host"))
 				c->host = v;
 			else {
@@ -103,6 +113,8 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 	}
 	if (!c->config && access("config/models.yaml", R_OK) == 0)
 		c->config = "config/models.yaml";
+	if (!c->providers && access("config/providers.yaml", R_OK) == 0)
+		c->providers = "config/providers.yaml";
 	return 0;
 }
 
@@ -111,8 +123,10 @@ static struct config *load_config(const struct cli *c)
 	struct config *cfg = NULL;
 	struct brg_error e;
 	brg_error_clear(&e);
-	if (config_load(c->config, environ, &cfg, &e)) {
+	if (config_load(c->config, environ, &cfg, &e) ||
+	    config_load_providers(cfg, c->providers, environ, &e)) {
 		fprintf(stderr, "brigade: configuration error: %s\n", e.message);
+		config_free(cfg);
 		return NULL;
 	}
 	if (c->host) {
@@ -200,6 +214,84 @@ static int wait_for_signal(void)
 	return sig;
 }
 
+/* Everything that answers generations, and the chain over them. */
+struct backends {
+	struct local_provider *local;
+	struct remote_provider *remotes[16];
+	size_t n_remotes;
+	struct router *router;
+	struct fallback *fallback;
+};
+
+static int chain_position(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_fallback; i++)
+		if (strcmp(cfg->fallback_chain[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* What the local engine offers when a chain falls back to it. */
+static const char *local_default_model(const struct config *cfg)
+{
+	if (cfg->n_preload)
+		return cfg->preload[0];
+	return cfg->n_models ? cfg->models[0].id : NULL;
+}
+
+static enum brg_err backends_start(struct backends *b, const struct config *cfg,
+                                   struct brg_error *e)
+{
+	struct fallback_opts fo = {.is_enabled = cfg->is_fallback_enabled,
+	                           .breaker_failures = cfg->breaker_failures,
+	                           .breaker_cooldown_s = cfg->breaker_cooldown_s,
+	                           .health_interval_s = cfg->health_interval_s,
+	                           .health_timeout_s = cfg->health_timeout_s};
+	b->local = local_provider_new(cfg);
+	b->router = router_new();
+	b->fallback = fallback_new(&fo);
+	if (!b->local || !b->router || !b->fallback)
+		return brg_fail(e, BRG_E_NOMEM, "out of memory");
+	struct provider lp = local_provider_get(b->local);
+	if (router_add(b->router, lp) ||
+	    fallback_add(b->fallback, lp, chain_position(cfg, "local"), local_default_model(cfg)))
+		return brg_fail(e, BRG_E_INTERNAL, "too many providers");
+	for (size_t i = 0; i < cfg->n_providers && i < 16; i++) {
+		const struct provider_config *pc = &cfg->providers[i];
+		struct remote_provider *rp = remote_provider_new(pc);
+		if (!rp)
+			return brg_fail(e, BRG_E_INTERNAL, "cannot start provider %s", pc->name);
+		b->remotes[b->n_remotes++] = rp;
+		struct provider p = remote_provider_get(rp);
+		if (router_add(b->router, p) ||
+		    fallback_add(b->fallback, p, chain_position(cfg, pc->name),
+		                 pc->n_models ? pc->models[0] : NULL))
+			return brg_fail(e, BRG_E_INTERNAL, "too many providers");
+		log_info("provider %s (%s) at %s", pc->name,
+		         pc->kind == PROVIDER_OLLAMA ? "ollama" : "openai", pc->base_url);
+	}
+	return fallback_start(b->fallback, e);
+}
+
+/* Stop producers first so waiting handlers finish; the HTTP server is
+ * stopped between close and free by the caller. */
+static void backends_close(struct backends *b)
+{
+	if (b->local)
+		local_provider_close(b->local);
+	for (size_t i = 0; i < b->n_remotes; i++)
+		remote_provider_close(b->remotes[i]);
+}
+
+static void backends_free(struct backends *b)
+{
+	fallback_free(b->fallback);
+	for (size_t i = 0; i < b->n_remotes; i++)
+		remote_provider_free(b->remotes[i]);
+	local_provider_free(b->local);
+	router_free(b->router);
+}
+
 static int serve(struct config *cfg)
 {
 	struct brg_error e;
@@ -213,17 +305,17 @@ static int serve(struct config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (engine_init(backend_dir(dir, sizeof dir), &e)) {
+	if (engine_init(backend_dir(dir, sizeof dir), &e) || remote_global_init(&e)) {
 		fprintf(stderr, "brigade: %s\n", e.message);
 		return 1;
 	}
-	struct local_provider *lp = local_provider_new(cfg);
-	struct router *router = router_new();
-	if (!lp || !router || router_add(router, local_provider_get(lp))) {
-		fprintf(stderr, "brigade: out of memory\n");
-		return 1;
-	}
-	struct api a = {.router = router,
+	struct backends b = {0};
+	struct http_server *http = NULL;
+	int rc = 1;
+	if (backends_start(&b, cfg, &e))
+		goto fail;
+	struct api a = {.router = b.router,
+	                .fallback = b.fallback,
 	                .opts = {.request_timeout_s = cfg->request_timeout_s,
 	                         .max_output_bytes = (size_t)16 << 20}};
 	struct http_opts ho = http_default_opts();
@@ -233,25 +325,25 @@ static int serve(struct config *cfg)
 	ho.api_key = cfg->api_key;
 	size_t n_routes;
 	const struct http_route *routes = api_routes(&n_routes);
-	struct http_server *http = NULL;
-	if (http_server_start(&ho, routes, n_routes, api_on_http_error, &a, &http, &e)) {
-		fprintf(stderr, "brigade: %s\n", e.message);
-		return 1;
-	}
+	if (http_server_start(&ho, routes, n_routes, api_on_http_error, &a, &http, &e))
+		goto fail;
 	/* Tests and scripts read this line to learn the port. */
 	printf("brigade listening on http://%s:%d\n", cfg->host, http_server_port(http));
 	fflush(stdout);
-	if (local_provider_preload(lp, &e))
+	if (local_provider_preload(b.local, &e))
 		log_error("%s", e.message);
 	int sig = wait_for_signal();
 	log_info("signal %d: shutting down", sig);
-	/* Stop producers first so waiting handlers finish, then the server. */
-	local_provider_close(lp);
+	rc = 0;
+fail:
+	if (rc)
+		fprintf(stderr, "brigade: %s\n", e.message);
+	backends_close(&b);
 	http_server_stop(http);
-	local_provider_free(lp);
-	router_free(router);
+	backends_free(&b);
+	remote_global_cleanup();
 	engine_shutdown();
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -148,6 +148,10 @@ static enum brg_err config_defaults(struct config **out)
 	c->log_level = LOG_INFO;
 	c->max_body_bytes = 4u << 20;
 	c->request_timeout_s = 120;
+	c->health_interval_s = 60;
+	c->health_timeout_s = 5;
+	c->breaker_failures = 3;
+	c->breaker_cooldown_s = 30;
 	*out = c;
 	if (!c->host || !c->models_dir)
 		return BRG_E_NOMEM;
@@ -274,6 +278,7 @@ void config_free(struct config *c)
 		free(m->chat_template);
 	}
 	free(c->models);
+	config_providers_free(c);
 	config_strs_free(c->preload, c->n_preload);
 	free(c->source);
 	free(c->host);

@@ -33,6 +33,7 @@
 #ifndef BRG_CONFIG_CONFIG_H
 #define BRG_CONFIG_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -53,6 +54,24 @@ struct model_config {
 	int line;            /* where it was declared, for messages */
 };
 
+enum provider_kind { PROVIDER_OPENAI, PROVIDER_OLLAMA };
+
+/* One remote backend (config/providers.yaml, or the spec's variables). */
+struct provider_config {
+	char *name; /* the model-name prefix: "vllm" in "vllm:m1" */
+	enum provider_kind kind;
+	char *base_url; /* no trailing slash; an OpenAI kind ends at its API root (.../v1) */
+	char *api_key;  /* NULL: none; from api_key_env (a variable's name) or api_key */
+	char **headers; /* "Name: value" */
+	size_t n_headers;
+	int connect_timeout_ms;    /* default 5000 */
+	int first_byte_timeout_ms; /* default 60000 */
+	int request_timeout_s;     /* default 600 */
+	char **models;             /* served models; unprefixed names in it route here */
+	size_t n_models;
+	int line;
+};
+
 struct config {
 	char *source;          /* the YAML path read, or NULL */
 	char *host;            /* default 127.0.0.1 */
@@ -66,6 +85,17 @@ struct config {
 	size_t n_preload;
 	struct model_config *models;
 	size_t n_models;
+	/* Remote providers, from config_load_providers(). */
+	struct provider_config *providers;
+	size_t n_providers;
+	bool is_fallback_enabled; /* default false */
+	char **fallback_chain;    /* provider names; "local" is the engine */
+	size_t n_fallback;
+	int health_interval_s;  /* default 60 */
+	int health_timeout_s;   /* default 5 */
+	int breaker_failures;   /* default 3 */
+	int breaker_cooldown_s; /* default 30 */
+	char *primary_provider; /* INFERENCE_PROVIDER; NULL: "local" */
 };
 
 /*
@@ -106,6 +136,18 @@ enum brg_err config_load_string(const char *yaml, size_t len, const char *name, 
 
 /* Frees everything; config_free(NULL) does nothing. */
 void config_free(struct config *c);
+
+/*
+ * Reads a providers file (NULL: none) into 'c', then the spec's provider
+ * variables from 'envp' (OPENAI_API_KEY, OPENAI_API_BASE, OPENAI_TIMEOUT,
+ * INFERENCE_PROVIDER with LOCAL_INFERENCE_URL / LOCAL_MODEL_NAME /
+ * LOCAL_INFERENCE_TIMEOUT, ENABLE_FALLBACK, FALLBACK_CHAIN,
+ * HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT).  Errors: BRG_E_CONFIG with
+ * "FILE:LINE: key 'KEY': ..." or "NAME: ..."; never with a key's value.
+ */
+enum brg_err config_load_providers(struct config *c, const char *path, char *const *envp,
+                                   struct brg_error *err);
+const struct provider_config *config_find_provider(const struct config *c, const char *name);
 
 /* The model with this id, or NULL. */
 const struct model_config *config_find_model(const struct config *c, const char *id);

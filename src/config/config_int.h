@@ -96,6 +96,11 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 
 /* ---- config.c --------------------------------------------------------- */
 
+/* ---- providers.c -------------------------------------------------------- */
+
+/* Frees c->providers, the chain and the primary provider's name. */
+void config_providers_free(struct config *c);
+
 /* Frees v[0..n) and v; NULL v does nothing. */
 void config_strs_free(char **v, size_t n);
 

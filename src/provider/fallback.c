@@ -173,10 +173,12 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	if (!model)
 		return brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: no model to fall back to",
 		                r->f->members[m].p.ops->name);
-	if (is_open(r->f, m))
-		return brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE,
-		                "%s: circuit open after repeated failures",
-		                r->f->members[m].p.ops->name);
+	if (is_open(r->f, m)) {
+		brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: circuit open after repeated failures",
+		         r->f->members[m].p.ops->name);
+		brg_error_detail_str(e, "provider", r->f->members[m].p.ops->name);
+		return BRG_E_PROVIDER_UNAVAILABLE;
+	}
 	snprintf(r->model, sizeof r->model, "%s", model);
 	r->req.model = r->model;
 	r->member = m;

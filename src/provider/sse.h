@@ -39,7 +39,7 @@ void sse_parser_free(struct sse_parser *p);
  * skipped.  Errors: BRG_E_TOO_LARGE, BRG_E_CANCELLED, BRG_E_NOMEM.
  */
 enum brg_err sse_parser_feed(struct sse_parser *p, const char *bytes, size_t len, sse_event_fn fn,
-			     void *ud);
+                             void *ud);
 
 /* End of input: NDJSON reports a last line without a newline; SSE drops
  * an unterminated event (the spec says so).  Same errors as feed. */

@@ -32,16 +32,16 @@ enum brg_err wire_ollama_request(const struct gen_request *r, const char *model,
 
 /* What one upstream event says. */
 struct wire_delta {
-	int index;           /* choice index; -1 when the event has no choice */
-	const char *text;    /* content delta, borrowed from the event (may be NULL) */
+	int index;        /* choice index; -1 when the event has no choice */
+	const char *text; /* content delta, borrowed from the event (may be NULL) */
 	size_t text_len;
-	bool has_finish;     /* finish_reason present and non-null */
+	bool has_finish;        /* finish_reason present and non-null */
 	enum gen_finish finish; /* "length" → LENGTH; anything else → STOP */
 	bool has_usage;
 	int n_prompt, n_completion;
-	bool is_done;        /* "[DONE]" (OpenAI) or "done": true (Ollama) */
-	bool is_error;       /* an {"error": ...} event */
-	char error[256];     /* its message */
+	bool is_done;    /* "[DONE]" (OpenAI) or "done": true (Ollama) */
+	bool is_error;   /* an {"error": ...} event */
+	char error[256]; /* its message */
 };
 
 /*
@@ -56,13 +56,13 @@ struct wire_delta {
  * Errors: BRG_E_BAD_JSON (malformed event; out->error says why).
  */
 enum brg_err wire_decode_openai(const char *data, size_t len, size_t k, size_t *n_choices,
-				struct wire_delta *out, void **holder);
+                                struct wire_delta *out, void **holder);
 
 /* One Ollama NDJSON line from /api/chat or /api/generate: message.content
  * or response, done, done_reason, prompt_eval_count, eval_count, error.
  * Always choice 0.  Same holder rule; errors: BRG_E_BAD_JSON. */
 enum brg_err wire_decode_ollama(const char *data, size_t len, struct wire_delta *out,
-				void **holder);
+                                void **holder);
 
 /* Releases a holder from the decoders; NULL is a no-op. */
 void wire_holder_free(void *holder);

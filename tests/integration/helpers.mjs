@@ -10,12 +10,12 @@ export const MODELS_DIR = process.env.BRIGADE_MODELS_DIR;
 const BIN = process.env.BRIGADE_BIN;
 
 // models: [{id, file, slots, context_length, roles, chat_template}]
-export function writeConfig({ models, preload, server = {} }) {
+export function writeConfig({ models = [], preload, server = {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'brigade-it-'));
   const lines = ['server:', `  host: 127.0.0.1`, `  port: 0`, `  models_dir: ${MODELS_DIR}`];
   for (const [k, v] of Object.entries(server)) lines.push(`  ${k}: ${v}`);
   lines.push(`preload: [${(preload ?? models.map((m) => m.id)).join(', ')}]`);
-  lines.push('models:');
+  lines.push(models.length ? 'models:' : 'models: {}');
   for (const m of models) {
     lines.push(`  ${m.id}:`);
     lines.push(`    file: ${m.file ?? 'stories260K.gguf'}`);
@@ -30,10 +30,38 @@ export function writeConfig({ models, preload, server = {} }) {
   return path;
 }
 
+// providers: [{name, kind, base_url, api_key_env, models, first_byte_timeout_ms, ...}]
+// fallback: {enabled, chain}; breaker: {failures, cooldown}; health: {interval, timeout}
+export function writeProviders({ providers = [], fallback, breaker, health }) {
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-it-'));
+  const lines = ['providers:'];
+  if (!providers.length) lines[0] = 'providers: {}';
+  for (const p of providers) {
+    lines.push(`  ${p.name}:`);
+    for (const [k, v] of Object.entries(p)) {
+      if (k === 'name') continue;
+      lines.push(`    ${k}: ${Array.isArray(v) ? `[${v.join(', ')}]` : v}`);
+    }
+  }
+  const section = (name, obj) => {
+    if (!obj) return;
+    lines.push(`${name}:`);
+    for (const [k, v] of Object.entries(obj)) lines.push(`  ${k}: ${Array.isArray(v) ? `[${v.join(', ')}]` : v}`);
+  };
+  section('fallback', fallback);
+  section('breaker', breaker);
+  section('health', health);
+  const path = join(dir, 'providers.yaml');
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
 export async function startServer(opts) {
   const config = writeConfig(opts);
+  const args = ['serve', '--config', config];
+  if (opts.providers) args.push('--providers', writeProviders(opts));
   const env = { ...process.env, INFERENCE_LOG_LEVEL: process.env.BRIGADE_LOG_LEVEL ?? 'warn', ...(opts.env ?? {}) };
-  const proc = spawn(BIN, ['serve', '--config', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; if (process.env.BRIGADE_TEST_VERBOSE) process.stderr.write(d); });
   const port = await new Promise((resolve, reject) => {

@@ -1,0 +1,512 @@
+/*
+ * wire.c — request bodies for, and streamed events from, remote backends:
+ * OpenAI-compatible servers (OpenAI, vLLM, llama.cpp's server, LM Studio)
+ * and Ollama's native API; see wire.h.
+ *
+ * On the request path this is the last step before libcurl (encoding) and
+ * the first after sse.c has framed an event (decoding).  It owns no state:
+ * every call builds or parses one jansson document and hands it back.
+ *
+ * Encoding sends only what the request set, so each backend keeps its own
+ * defaults for the rest.  Floats are written in their shortest round-trip
+ * form ("0.7", not 0.699999988079071), which is what a person reading an
+ * upstream's request log expects.
+ *
+ * Decoding is strict about shapes that change meaning (content that is not
+ * a string, choices that are not an array) and lenient about counts (usage
+ * numbers that are missing or odd become 0): a wrong token count must not
+ * kill a stream whose text is fine.
+ */
+#include "provider/wire.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* Adds key → v to obj, taking ownership of v (NULL from a failed
+ * constructor is reported as out-of-memory). */
+static enum brg_err put(json_t *obj, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(obj, key, v))
+		return BRG_E_NOMEM;
+	return BRG_OK;
+}
+
+/* A JSON string of s (NULL: ""), *out owned by the caller.  Errors:
+ * BRG_E_BAD_REQUEST when s is not UTF-8 (jansson refuses to emit it),
+ * BRG_E_NOMEM. */
+static enum brg_err string_of(const char *s, json_t **out)
+{
+	size_t len = s ? strlen(s) : 0;
+	*out = json_stringn(s ? s : "", len);
+	if (*out)
+		return BRG_OK;
+	/* Only an allocation failure makes the unchecked constructor fail. */
+	json_t *raw = json_stringn_nocheck(s ? s : "", len);
+	json_decref(raw);
+	return raw ? BRG_E_BAD_REQUEST : BRG_E_NOMEM;
+}
+
+static enum brg_err put_string(json_t *obj, const char *key, const char *s)
+{
+	json_t *v;
+	enum brg_err err = string_of(s, &v);
+	return err ? err : put(obj, key, v);
+}
+
+/* The shortest decimal that reads back as f, as a JSON real.  Errors:
+ * BRG_E_BAD_REQUEST for NaN or infinity (JSON has no such numbers). */
+static enum brg_err put_float(json_t *obj, const char *key, float f)
+{
+	if (!isfinite(f))
+		return BRG_E_BAD_REQUEST;
+	char s[32];
+	for (int prec = 1; prec <= 9; prec++) {
+		snprintf(s, sizeof s, "%.*g", prec, (double)f);
+		if (strtof(s, NULL) == f)
+			break;
+	}
+	return put(obj, key, json_real(strtod(s, NULL)));
+}
+
+static enum brg_err put_messages(json_t *obj, const struct gen_request *r)
+{
+	json_t *msgs = json_array();
+	if (!msgs || json_object_set_new(obj, "messages", msgs))
+		return BRG_E_NOMEM;
+	for (size_t i = 0; i < r->n_msgs; i++) {
+		json_t *m = json_object();
+		if (!m || json_array_append_new(msgs, m))
+			return BRG_E_NOMEM;
+		enum brg_err err = put_string(m, "role", r->msgs[i].role);
+		if (!err)
+			err = put_string(m, "content", r->msgs[i].content);
+		if (err)
+			return err;
+	}
+	return BRG_OK;
+}
+
+static enum brg_err put_stops(json_t *obj, const struct gen_params *gp)
+{
+	json_t *stops = json_array();
+	if (!stops || json_object_set_new(obj, "stop", stops))
+		return BRG_E_NOMEM;
+	size_t n = gp->n_stops < GEN_MAX_STOPS ? gp->n_stops : GEN_MAX_STOPS;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v;
+		enum brg_err err = string_of(gp->stops[i], &v);
+		if (err)
+			return err;
+		if (json_array_append_new(stops, v))
+			return BRG_E_NOMEM;
+	}
+	return BRG_OK;
+}
+
+/*
+ * The sampling fields both wire formats share, under the same rules: a
+ * field is sent only when it differs from "off" (temperature always: the
+ * backends' own defaults differ from OpenAI's 1).  'max_key' is the name
+ * of the token limit ("max_tokens" or Ollama's "num_predict").
+ */
+static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const char *max_key)
+{
+	enum brg_err err = BRG_OK;
+	if (gp->n_max_tokens >= 0)
+		err = put(obj, max_key, json_integer(gp->n_max_tokens));
+	if (!err)
+		err = put_float(obj, "temperature", gp->temperature);
+	if (!err && gp->top_p != 1.0f)
+		err = put_float(obj, "top_p", gp->top_p);
+	if (!err && gp->top_k > 0)
+		err = put(obj, "top_k", json_integer(gp->top_k));
+	if (!err && gp->min_p > 0.0f)
+		err = put_float(obj, "min_p", gp->min_p);
+	if (!err && gp->presence_penalty != 0.0f)
+		err = put_float(obj, "presence_penalty", gp->presence_penalty);
+	if (!err && gp->frequency_penalty != 0.0f)
+		err = put_float(obj, "frequency_penalty", gp->frequency_penalty);
+	if (!err && gp->has_seed)
+		err = put(obj, "seed", json_integer(gp->seed));
+	if (!err && gp->n_stops)
+		err = put_stops(obj, gp);
+	return err;
+}
+
+/* model, then messages (chat) or prompt (completion), then stream: true. */
+static enum brg_err put_head(json_t *obj, const struct gen_request *r, const char *model)
+{
+	enum brg_err err = put_string(obj, "model", model ? model : r->model);
+	if (!err)
+		err = r->msgs ? put_messages(obj, r) : put_string(obj, "prompt", r->prompt);
+	if (!err)
+		err = put(obj, "stream", json_true());
+	return err;
+}
+
+/* Serializes and frees 'root' (whatever err says); *out is malloc'd. */
+static enum brg_err finish_body(json_t *root, enum brg_err err, char **out)
+{
+	*out = NULL;
+	if (!err) {
+		*out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9));
+		if (!*out)
+			err = BRG_E_NOMEM;
+	}
+	json_decref(root);
+	return err;
+}
+
+enum brg_err wire_openai_request(const struct gen_request *r, const char *model, char **out)
+{
+	json_t *root = json_object();
+	if (!root) {
+		*out = NULL;
+		return BRG_E_NOMEM;
+	}
+	enum brg_err err = put_head(root, r, model);
+	json_t *opts = err ? NULL : json_pack("{s:b}", "include_usage", 1);
+	if (!err)
+		err = put(root, "stream_options", opts);
+	if (!err && r->n_choices > 1)
+		err = put(root, "n", json_integer((json_int_t)r->n_choices));
+	if (!err)
+		err = put_sampling(root, &r->params, "max_tokens");
+	return finish_body(root, err, out);
+}
+
+enum brg_err wire_ollama_request(const struct gen_request *r, const char *model, char **out)
+{
+	json_t *root = json_object();
+	if (!root) {
+		*out = NULL;
+		return BRG_E_NOMEM;
+	}
+	enum brg_err err = put_head(root, r, model);
+	/* /api/generate would wrap the prompt in the model's chat template;
+	 * a completion prompt is meant verbatim. */
+	if (!err && !r->msgs)
+		err = put(root, "raw", json_true());
+	json_t *opts = err ? NULL : json_object();
+	if (!err)
+		err = put(root, "options", opts);
+	if (!err)
+		err = put_sampling(opts, &r->params, "num_predict");
+	return finish_body(root, err, out);
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* The length of the well-formed UTF-8 character at s (RFC 3629: no
+ * overlongs, no surrogates, nothing past U+10FFFF), 0 if there is none. */
+static size_t utf8_char_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+	if (c > 0 && c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * Copies msg into out->error as valid UTF-8: whole characters only, so a
+ * cut never splits one, and '?' for each byte that starts none (jansson's
+ * parse errors quote the offending input, which may be anything).
+ */
+static void set_error(struct wire_delta *out, const char *msg, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		size_t c = utf8_char_len(s + i, len - i);
+		const char *src = c ? msg + i : "?";
+		size_t src_len = c ? c : 1;
+		if (n + src_len >= sizeof out->error)
+			break;
+		memcpy(out->error + n, src, src_len);
+		n += src_len;
+		i += src_len;
+	}
+	out->error[n] = '\0';
+}
+
+static enum brg_err bad(struct wire_delta *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records why an event was refused; returns BRG_E_BAD_JSON. */
+static enum brg_err bad(struct wire_delta *out, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+	set_error(out, msg, len);
+	return BRG_E_BAD_JSON;
+}
+
+static void delta_init(struct wire_delta *out)
+{
+	memset(out, 0, sizeof *out);
+	out->index = -1;
+}
+
+/* Parses one event that must be a JSON object. */
+static enum brg_err parse(const char *data, size_t len, struct wire_delta *out, json_t **root)
+{
+	json_error_t je;
+	/* JSON_ALLOW_NUL: a model may well emit "\u0000"; text carries its
+	 * length, so it passes through rather than failing the stream. */
+	*root = json_loadb(data, len, JSON_ALLOW_NUL, &je);
+	if (!*root)
+		return bad(out, "upstream sent invalid JSON: %s", je.text);
+	if (!json_is_object(*root)) {
+		json_decref(*root);
+		*root = NULL;
+		return bad(out, "upstream event is not a JSON object");
+	}
+	return BRG_OK;
+}
+
+/* Copies an error's description: a string, an object's "message", or
+ * failing those the whole value as JSON. */
+static void describe(struct wire_delta *out, json_t *e)
+{
+	json_t *msg = json_is_object(e) ? json_object_get(e, "message") : e;
+	if (json_is_string(msg)) {
+		set_error(out, json_string_value(msg), json_string_length(msg));
+		return;
+	}
+	char *s = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s)
+		set_error(out, s, strlen(s));
+	else
+		set_error(out, "upstream error", strlen("upstream error"));
+	free(s);
+}
+
+/*
+ * Whether root is an error event: {"error": "text"}, {"error": {"message":
+ * ...}} (OpenAI, Ollama, llama.cpp) or {"object": "error", "message": ...}
+ * (older vLLM).  Fills out->is_error and out->error if so.
+ */
+static bool upstream_error(json_t *root, struct wire_delta *out)
+{
+	json_t *e = json_object_get(root, "error");
+	json_t *obj = json_object_get(root, "object");
+	if (e && !json_is_null(e))
+		describe(out, e);
+	else if (json_is_string(obj) && strcmp(json_string_value(obj), "error") == 0)
+		describe(out, root);
+	else
+		return false;
+	out->is_error = true;
+	return true;
+}
+
+/* A text field: absent or null leaves out->text NULL; a string is borrowed
+ * from the document; anything else is refused. */
+static enum brg_err text_of(json_t *v, const char *what, struct wire_delta *out)
+{
+	if (!v || json_is_null(v))
+		return BRG_OK;
+	if (!json_is_string(v))
+		return bad(out, "%s is not a string", what);
+	out->text = json_string_value(v);
+	out->text_len = json_string_length(v);
+	return BRG_OK;
+}
+
+/* A token count, clamped to [0, INT_MAX]; anything but a number is 0. */
+static int count_of(json_t *v)
+{
+	double d = json_number_value(v);
+	if (!(d > 0))
+		return 0;
+	return d >= (double)INT_MAX ? INT_MAX : (int)d;
+}
+
+static void finish_of(json_t *reason, struct wire_delta *out)
+{
+	out->has_finish = true;
+	bool is_length = json_is_string(reason) && strcmp(json_string_value(reason), "length") == 0;
+	out->finish = is_length ? GEN_FINISH_LENGTH : GEN_FINISH_STOP;
+}
+
+/* choices[k] of an OpenAI chunk: index, text (chat delta or completion
+ * text) and finish_reason; *n_choices gets the array's length. */
+static enum brg_err openai_choice(json_t *root, size_t k, size_t *n_choices, struct wire_delta *out)
+{
+	json_t *choices = json_object_get(root, "choices");
+	if (!choices || json_is_null(choices))
+		return BRG_OK;
+	if (!json_is_array(choices))
+		return bad(out, "\"choices\" is not an array");
+	*n_choices = json_array_size(choices);
+	json_t *c = json_array_get(choices, k);
+	if (!c)
+		return BRG_OK;
+	if (!json_is_object(c))
+		return bad(out, "choices[%zu] is not an object", k);
+	json_t *index = json_object_get(c, "index");
+	if (!index) {
+		out->index = k > INT_MAX ? INT_MAX : (int)k;
+	} else if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+	           json_integer_value(index) > INT_MAX) {
+		return bad(out, "choices[%zu].index is not a valid index", k);
+	} else {
+		out->index = (int)json_integer_value(index);
+	}
+	json_t *delta = json_object_get(c, "delta");
+	enum brg_err err;
+	if (delta && !json_is_null(delta)) {
+		if (!json_is_object(delta))
+			return bad(out, "choices[%zu].delta is not an object", k);
+		err = text_of(json_object_get(delta, "content"), "delta.content", out);
+	} else {
+		err = text_of(json_object_get(c, "text"), "choices[].text", out);
+	}
+	if (err)
+		return err;
+	json_t *reason = json_object_get(c, "finish_reason");
+	if (reason && !json_is_null(reason)) {
+		if (!json_is_string(reason))
+			return bad(out, "choices[%zu].finish_reason is not a string", k);
+		finish_of(reason, out);
+	}
+	return BRG_OK;
+}
+
+static enum brg_err openai_usage(json_t *root, struct wire_delta *out)
+{
+	json_t *usage = json_object_get(root, "usage");
+	if (!usage || json_is_null(usage))
+		return BRG_OK;
+	if (!json_is_object(usage))
+		return bad(out, "\"usage\" is not an object");
+	out->has_usage = true;
+	out->n_prompt = count_of(json_object_get(usage, "prompt_tokens"));
+	out->n_completion = count_of(json_object_get(usage, "completion_tokens"));
+	return BRG_OK;
+}
+
+/* Whether the payload is OpenAI's end marker, surrounding blanks allowed. */
+static bool is_done_marker(const char *s, size_t len)
+{
+	while (len && strchr(" \t\r\n", s[0]) && s[0])
+		s++, len--;
+	while (len && strchr(" \t\r\n", s[len - 1]) && s[len - 1])
+		len--;
+	return len == 6 && memcmp(s, "[DONE]", 6) == 0;
+}
+
+/* Ends a decode: on success hands root to the caller, on failure frees it
+ * and leaves only out->error set, so nothing points into freed memory. */
+static enum brg_err settle(json_t *root, enum brg_err err, struct wire_delta *out, void **holder)
+{
+	if (!err) {
+		*holder = root;
+		return BRG_OK;
+	}
+	json_decref(root);
+	char why[sizeof out->error];
+	memcpy(why, out->error, sizeof why);
+	delta_init(out);
+	memcpy(out->error, why, sizeof why);
+	return err;
+}
+
+enum brg_err wire_decode_openai(const char *data, size_t len, size_t k, size_t *n_choices,
+                                struct wire_delta *out, void **holder)
+{
+	size_t n_dummy;
+	if (!n_choices)
+		n_choices = &n_dummy;
+	*n_choices = 0;
+	*holder = NULL;
+	delta_init(out);
+	if (is_done_marker(data, len)) {
+		out->is_done = true;
+		return BRG_OK;
+	}
+	json_t *root;
+	enum brg_err err = parse(data, len, out, &root);
+	if (err)
+		return err;
+	if (upstream_error(root, out))
+		return settle(root, BRG_OK, out, holder);
+	err = openai_choice(root, k, n_choices, out);
+	if (!err && k == 0)
+		err = openai_usage(root, out);
+	if (err)
+		*n_choices = 0;
+	return settle(root, err, out, holder);
+}
+
+enum brg_err wire_decode_ollama(const char *data, size_t len, struct wire_delta *out, void **holder)
+{
+	*holder = NULL;
+	delta_init(out);
+	json_t *root;
+	enum brg_err err = parse(data, len, out, &root);
+	if (err)
+		return err;
+	if (upstream_error(root, out))
+		return settle(root, BRG_OK, out, holder);
+	out->index = 0;
+	json_t *msg = json_object_get(root, "message");
+	if (msg && !json_is_null(msg)) {
+		if (!json_is_object(msg))
+			return settle(root, bad(out, "\"message\" is not an object"), out, holder);
+		err = text_of(json_object_get(msg, "content"), "message.content", out);
+	} else {
+		err = text_of(json_object_get(root, "response"), "response", out);
+	}
+	json_t *done = json_object_get(root, "done");
+	if (!err && done && !json_is_null(done) && !json_is_boolean(done))
+		err = bad(out, "\"done\" is not a boolean");
+	if (!err && json_is_true(done)) {
+		out->is_done = true;
+		finish_of(json_object_get(root, "done_reason"), out);
+		out->has_usage = true;
+		out->n_prompt = count_of(json_object_get(root, "prompt_eval_count"));
+		out->n_completion = count_of(json_object_get(root, "eval_count"));
+	}
+	return settle(root, err, out, holder);
+}
+
+void wire_holder_free(void *holder)
+{
+	json_decref((json_t *)holder);
+}

@@ -1,0 +1,260 @@
+// Remote providers: routing by prefix to OpenAI-compatible and Ollama
+// upstreams (small fakes that speak the real wire protocols, with fault
+// injection), a real brigade as another brigade's upstream, the fallback
+// chain, circuit breakers, and cancellation crossing the proxy.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startServer, raw, specError } from './helpers.mjs';
+import { startFakeUpstream } from './fakes/upstream.mjs';
+
+const REPLY = 'Hello from the fake upstream.';
+const msgs = [{ role: 'user', content: 'Say hello' }];
+const cleanups = [];
+after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+async function fake(opts = {}) {
+  const f = await startFakeUpstream({ reply: REPLY, ...opts });
+  cleanups.push(() => f.close());
+  return f;
+}
+
+async function brigade(opts) {
+  const s = await startServer({ models: [], preload: [], waitReady: false, ...opts });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+const openaiProvider = (name, f, extra = {}) => ({ name, kind: 'openai', base_url: `${f.url}/v1`, ...extra });
+// Generation requests an upstream received (health checks are GETs).
+const posts = (f) => f.requests.filter((r) => r.method === 'POST');
+
+async function streamText(client, req) {
+  let text = '';
+  for await (const c of await client.chat.completions.create({ ...req, stream: true })) {
+    text += c.choices[0]?.delta?.content ?? '';
+  }
+  return text;
+}
+
+test('a prefix routes to an OpenAI-compatible upstream, stream and not', async () => {
+  const up = await fake({ models: ['m1'] });
+  const srv = await brigade({ providers: [openaiProvider('vllm', up, { models: ['m1'] })] });
+  const r = await srv.client.chat.completions.create({ model: 'vllm:m1', messages: msgs, max_tokens: 50 });
+  assert.equal(r.choices[0].message.content, REPLY);
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  assert.ok(r.usage.completion_tokens > 0);
+  assert.equal(up.requests.at(-1).body.model, 'm1', 'the prefix is stripped before forwarding');
+  assert.equal(await streamText(srv.client, { model: 'vllm:m1', messages: msgs }), REPLY);
+  // A listed model routes without its prefix too, and /v1/models shows it.
+  const plain = await srv.client.chat.completions.create({ model: 'm1', messages: msgs });
+  assert.equal(plain.choices[0].message.content, REPLY);
+  const ids = (await srv.client.models.list()).data.map((m) => m.id);
+  assert.ok(ids.includes('vllm:m1'), ids.join());
+});
+
+test('sampling fields travel upstream; max_tokens gives finish_reason length', async () => {
+  const up = await fake();
+  const srv = await brigade({ providers: [openaiProvider('up', up)] });
+  const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs, max_tokens: 2, temperature: 0.5, seed: 9, stop: ['zz'] });
+  assert.equal(r.choices[0].finish_reason, 'length');
+  const body = up.requests.at(-1).body;
+  assert.equal(body.max_tokens, 2);
+  assert.equal(body.temperature, 0.5);
+  assert.equal(body.seed, 9);
+  assert.deepEqual(body.stop, ['zz']);
+  assert.equal(body.stream, true);
+});
+
+test('an Ollama upstream is translated from and to the OpenAI format', async () => {
+  const up = await fake({ kind: 'ollama', models: ['llama3.1:8b'] });
+  const srv = await brigade({ providers: [{ name: 'ollama', kind: 'ollama', base_url: up.url }] });
+  const r = await srv.client.chat.completions.create({ model: 'ollama:llama3.1:8b', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+  assert.ok(r.usage.completion_tokens > 0);
+  assert.equal(up.requests.at(-1).path, '/api/chat');
+  assert.equal(up.requests.at(-1).body.model, 'llama3.1:8b');
+  assert.equal(await streamText(srv.client, { model: 'ollama:llama3.1:8b', messages: msgs }), REPLY);
+});
+
+test('a real pair: brigade serving stories260K upstream of another brigade', async () => {
+  const a = await startServer({ models: [{ id: 'stories', slots: 2 }] });
+  cleanups.push(() => a.stop());
+  const b = await brigade({ providers: [{ name: 'edge', kind: 'openai', base_url: `${a.baseURL}/v1` }] });
+  const req = { messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 24, temperature: 0 };
+  const direct = await a.client.chat.completions.create({ model: 'stories', ...req });
+  const proxied = await b.client.chat.completions.create({ model: 'edge:stories', ...req });
+  assert.equal(proxied.choices[0].message.content, direct.choices[0].message.content);
+  assert.equal(proxied.usage.completion_tokens, 24);
+  assert.equal(proxied.choices[0].finish_reason, 'length');
+  assert.equal(await streamText(b.client, { model: 'edge:stories', ...req }), direct.choices[0].message.content);
+});
+
+test('the primary down: the next provider in the chain answers', async () => {
+  const down = await fake();
+  down.setFault({ type: 'status', status: 500 });
+  const good = await fake();
+  const srv = await brigade({
+    providers: [openaiProvider('a', down, { models: ['fake-model'] }), openaiProvider('b', good, { models: ['fake-model'] })],
+    fallback: { enabled: true, chain: ['a', 'b'] },
+  });
+  const r = await srv.client.chat.completions.create({ model: 'a:fake-model', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+  assert.equal(posts(down).length, 1);
+  assert.equal(posts(good).length, 1);
+  // Streaming falls back too: nothing had reached the client yet.
+  assert.equal(await streamText(srv.client, { model: 'a:fake-model', messages: msgs }), REPLY);
+});
+
+test('refused connections and 429 fall back as well', async () => {
+  const limited = await fake();
+  limited.setFault({ type: 'status', status: 429, retryAfter: 1 });
+  const good = await fake();
+  const srv = await brigade({
+    providers: [
+      { name: 'gone', kind: 'openai', base_url: 'http://127.0.0.1:9/v1', models: ['fake-model'] },
+      openaiProvider('limited', limited, { models: ['fake-model'] }),
+      openaiProvider('good', good, { models: ['fake-model'] }),
+    ],
+    fallback: { enabled: true, chain: ['gone', 'limited', 'good'] },
+  });
+  const r = await srv.client.chat.completions.create({ model: 'gone:fake-model', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+});
+
+test('all providers down: 503 whose details name each provider and its error', async () => {
+  const a = await fake(); a.setFault({ type: 'status', status: 500 });
+  const b = await fake(); b.setFault({ type: 'status', status: 503 });
+  const srv = await brigade({
+    providers: [openaiProvider('a', a, { models: ['fake-model'] }), openaiProvider('b', b, { models: ['fake-model'] })],
+    fallback: { enabled: true, chain: ['a', 'b'] },
+  });
+  const res = await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'a:fake-model', messages: msgs }));
+  const e = specError(assert, res, 503, 'PROVIDER_UNAVAILABLE');
+  assert.match(e.details.a, /500/);
+  assert.match(e.details.b, /503/);
+});
+
+test('without a chain, upstream errors keep their meaning', async () => {
+  const up = await fake();
+  const srv = await brigade({ providers: [openaiProvider('up', up, { first_byte_timeout_ms: 300 })], breaker: { failures: 100, cooldown: 1 } });
+  up.setFault({ type: 'status', status: 429, retryAfter: 2 });
+  let e = specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 429, 'RATE_LIMITED');
+  assert.equal(e.details.provider, 'up');
+  up.setFault({ type: 'status', status: 500 });
+  specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 502, 'UPSTREAM_ERROR');
+  up.setFault({ type: 'slowFirstByte', ms: 2000 });
+  specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 504, 'UPSTREAM_TIMEOUT');
+  up.setFault({ type: 'malformed' });
+  e = specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 502, 'UPSTREAM_ERROR');
+  assert.match(e.message, /malformed/);
+});
+
+test('a stream cut midway ends with an error event and no [DONE]', async () => {
+  const up = await fake({ reply: 'one two three four five six seven eight nine ten' });
+  const good = await fake();
+  const srv = await brigade({
+    providers: [openaiProvider('up', up, { models: ['fake-model'] }), openaiProvider('good', good, { models: ['fake-model'] })],
+    fallback: { enabled: true, chain: ['up', 'good'] },
+  });
+  up.setFault({ type: 'cutAfter', chunks: 3 });
+  const res = await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs, stream: true }));
+  assert.equal(res.status, 200);
+  assert.ok(!res.text.includes('[DONE]'), res.text);
+  const events = res.text.split('\n\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  assert.ok(events.some((ev) => ev.choices?.[0]?.delta?.content), 'some text streamed first');
+  assert.equal(events.at(-1).error.code, 'UPSTREAM_ERROR');
+  assert.equal(posts(good).length, 0, 'never switches once text has streamed');
+  // The SDK surfaces it as an error, not as a complete answer.
+  await assert.rejects(async () => {
+    for await (const _ of await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs, stream: true })) { /* drain */ }
+  });
+});
+
+test('the breaker opens after repeated failures and recovers after the cool-down', async () => {
+  const up = await fake();
+  const srv = await brigade({
+    providers: [openaiProvider('up', up)],
+    breaker: { failures: 2, cooldown: 1 },
+    health: { interval: 3600, timeout: 1 },
+  });
+  up.setFault({ type: 'status', status: 500 });
+  const ask = () => raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs }));
+  specError(assert, await ask(), 502, 'UPSTREAM_ERROR');
+  specError(assert, await ask(), 502, 'UPSTREAM_ERROR');
+  const seen = posts(up).length;
+  const open = specError(assert, await ask(), 503, 'PROVIDER_UNAVAILABLE');
+  assert.match(open.message, /circuit open/);
+  assert.equal(posts(up).length, seen, 'an open breaker does not touch the upstream');
+  const health = await raw(srv, 'GET', '/v1/health/inference');
+  assert.equal(health.json.providers.find((p) => p.name === 'up').state, 'open');
+  up.setFault(null);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal((await ask()).status, 200, 'half-open after the cool-down; a success closes it');
+});
+
+test('health checks report each provider and bring a recovered one back', async () => {
+  const up = await fake({ models: ['m1', 'm2'] });
+  const srv = await brigade({
+    models: [{ id: 'stories' }], preload: ['stories'], waitReady: true,
+    providers: [openaiProvider('up', up, { models: ['m1'] }), { name: 'dead', kind: 'openai', base_url: 'http://127.0.0.1:9/v1' }],
+    breaker: { failures: 1, cooldown: 3600 },
+    health: { interval: 1, timeout: 1 },
+  });
+  let h;
+  for (let i = 0; i < 50; i++) {
+    h = (await raw(srv, 'GET', '/v1/health/inference')).json;
+    if (h.providers.every((p) => p.checked_at || p.name === 'local')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const byName = Object.fromEntries(h.providers.map((p) => [p.name, p]));
+  assert.equal(byName.local.state, 'healthy');
+  assert.deepEqual(byName.local.models, ['stories']);
+  assert.equal(byName.up.state, 'healthy');
+  assert.ok(byName.up.latency_ms >= 0);
+  assert.equal(byName.dead.state, 'unhealthy');
+  assert.ok(byName.dead.last_error.length > 0);
+  assert.equal(h.status, 'degraded');
+  // A failure opens up's breaker (cool-down an hour); the next health check closes it.
+  up.setFault({ type: 'status', status: 500, failNext: 1, path: '/v1/chat' });
+  specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:m1', messages: msgs })), 502, 'UPSTREAM_ERROR');
+  let state;
+  for (let i = 0; i < 40; i++) {
+    state = (await raw(srv, 'GET', '/v1/health/inference')).json.providers.find((p) => p.name === 'up').state;
+    if (state === 'healthy') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(state, 'healthy');
+  assert.equal((await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:m1', messages: msgs }))).status, 200);
+});
+
+test('a client that disconnects closes the upstream request at once', async () => {
+  const up = await fake({ reply: 'word '.repeat(200), tokenDelayMs: 20 });
+  const srv = await brigade({ providers: [openaiProvider('up', up)] });
+  const ac = new AbortController();
+  const s = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs, stream: true }, { signal: ac.signal });
+  let n = 0;
+  try { for await (const _ of s) { if (++n === 3) ac.abort(); } } catch { /* aborted */ }
+  const t0 = Date.now();
+  await up.waitForClosedEarly(1, 2000);
+  assert.ok(Date.now() - t0 < 1000);
+});
+
+test('API keys go upstream and never show in errors, health or logs', async () => {
+  const up = await fake({ apiKey: 'sk-very-secret' });
+  const srv = await brigade({
+    providers: [openaiProvider('up', up, { api_key_env: 'UP_KEY' })],
+    env: { UP_KEY: 'sk-very-secret', INFERENCE_LOG_LEVEL: 'debug' },
+  });
+  const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+  assert.equal(up.requests.at(-1).headers.authorization, 'Bearer sk-very-secret');
+  const wrong = await fake({ apiKey: 'sk-other' });
+  const srv2 = await brigade({ providers: [openaiProvider('w', wrong, { api_key_env: 'W_KEY' })], env: { W_KEY: 'sk-very-secret' } });
+  const e = specError(assert, await raw(srv2, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'w:x', messages: msgs })), 502, 'UPSTREAM_AUTH_FAILED');
+  assert.ok(!JSON.stringify(e).includes('sk-very-secret'));
+  const h = await raw(srv, 'GET', '/v1/health/inference');
+  assert.ok(!h.text.includes('sk-very-secret'));
+  assert.ok(!srv.stderr().includes('sk-very-secret'));
+  assert.ok(!srv2.stderr().includes('sk-very-secret'));
+});
