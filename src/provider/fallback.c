@@ -67,6 +67,11 @@ struct run {
 	struct gen_result *res;
 	pthread_mutex_t mu;
 	size_t n_done;
+	/* A provider may finish every choice before its generate() returns,
+	 * yet still read the request until it does: the end of an attempt
+	 * waits for the call to return (is_calling, is_ended: under mu). */
+	bool is_calling;
+	bool is_ended;
 	atomic_bool has_output;
 	size_t member;          /* the provider of the current attempt */
 	int cursor;             /* index into f->order of the next candidate; -1: no chain */
@@ -166,6 +171,8 @@ static const char *model_for(struct run *r, size_t m, bool is_first)
 	return mb->default_model;
 }
 
+static void attempt_ended(struct run *r);
+
 /* Tries member m.  BRG_OK: the attempt runs and owns the run. */
 static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct brg_error *e)
 {
@@ -186,10 +193,22 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	r->n_done = 0;
 	memset(r->res, 0, r->n * sizeof *r->res);
 	struct provider p = r->f->members[m].p;
+	pthread_mutex_lock(&r->mu);
+	r->is_calling = true;
+	r->is_ended = false;
+	pthread_mutex_unlock(&r->mu);
 	enum brg_err rc = p.ops->generate(p.impl, &r->req, r->inner, e);
-	if (rc)
+	pthread_mutex_lock(&r->mu);
+	r->is_calling = false;
+	bool is_ended = r->is_ended;
+	pthread_mutex_unlock(&r->mu);
+	if (rc) {
 		record(r->f, m, e);
-	return rc; /* on BRG_OK the run may already be gone: do not touch it */
+		return rc;
+	}
+	if (is_ended)
+		attempt_ended(r); /* deferred from inner_done */
+	return BRG_OK;            /* the run may be gone now: do not touch it */
 }
 
 /*
@@ -260,8 +279,11 @@ static void inner_done(void *ud, const struct gen_result *res)
 	pthread_mutex_lock(&r->mu);
 	r->res[c->i] = *res;
 	bool is_last = ++r->n_done == r->n;
+	bool is_deferred = is_last && r->is_calling;
+	if (is_deferred)
+		r->is_ended = true; /* try_member ends it when generate() returns */
 	pthread_mutex_unlock(&r->mu);
-	if (is_last)
+	if (is_last && !is_deferred)
 		attempt_ended(r);
 }
 
