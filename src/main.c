@@ -270,6 +270,8 @@ static enum brg_err backends_start(struct backends *b, const struct config *cfg,
 		log_info("provider %s (%s) at %s", pc->name,
 		         pc->kind == PROVIDER_OLLAMA ? "ollama" : "openai", pc->base_url);
 	}
+	if (cfg->primary_provider)
+		router_set_default(b->router, cfg->primary_provider);
 	return fallback_start(b->fallback, e);
 }
 

@@ -12,6 +12,7 @@
 struct router {
 	struct provider providers[ROUTE_MAX_PROVIDERS];
 	size_t n_providers;
+	int default_provider; /* -1: none */
 };
 
 static const struct {
@@ -36,7 +37,18 @@ static const struct {
 
 struct router *router_new(void)
 {
-	return calloc(1, sizeof(struct router));
+	struct router *r = calloc(1, sizeof *r);
+	if (r)
+		r->default_provider = -1;
+	return r;
+}
+
+void router_set_default(struct router *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_providers; i++)
+		if (strcmp(r->providers[i].ops->name, name) == 0 &&
+		    r->providers[i].ops->is_open_catalog)
+			r->default_provider = (int)i;
 }
 
 void router_free(struct router *r)
@@ -164,6 +176,11 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 			snprintf(out->model, sizeof out->model, "%s", model);
 			return BRG_OK;
 		}
+	}
+	if (r->default_provider >= 0) {
+		out->p = r->providers[r->default_provider];
+		snprintf(out->model, sizeof out->model, "%s", model);
+		return BRG_OK;
 	}
 	return not_found(name, err);
 }

@@ -35,6 +35,11 @@ struct router *router_new(void);
 void router_free(struct router *r);
 /* The first provider added serves unprefixed names first.  Borrowed. */
 enum brg_err router_add(struct router *r, struct provider p);
+/*
+ * Names no provider lists go to the provider called 'name' (the spec's
+ * INFERENCE_PROVIDER), when it forwards any model.  Unknown name: no-op.
+ */
+void router_set_default(struct router *r, const char *name);
 
 /* Whether 'task' is one of the spec's task types. */
 bool route_task_known(const char *task);

@@ -258,3 +258,15 @@ test('API keys go upstream and never show in errors, health or logs', async () =
   assert.ok(!srv.stderr().includes('sk-very-secret'));
   assert.ok(!srv2.stderr().includes('sk-very-secret'));
 });
+
+test('the spec variables alone define a provider; INFERENCE_PROVIDER takes unknown names', async () => {
+  const up = await fake({ models: ['llama3.1:8b', 'some-model-only-vllm-knows'] });
+  const srv = await brigade({
+    env: { INFERENCE_PROVIDER: 'vllm', LOCAL_INFERENCE_URL: up.url, LOCAL_MODEL_NAME: 'llama3.1:8b' },
+  });
+  const r = await srv.client.chat.completions.create({ model: 'some-model-only-vllm-knows', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+  assert.equal(posts(up).at(-1).path, '/v1/chat/completions', 'LOCAL_INFERENCE_URL gained /v1');
+  const ids = (await srv.client.models.list()).data.map((m) => m.id);
+  assert.ok(ids.includes('vllm:llama3.1:8b'), ids.join());
+});
