@@ -193,9 +193,9 @@ export async function startFakeUpstream(opts = {}) {
   async function handle(req, res) {
     const ctx = { gone: false, cut: false };
     res.on('close', () => {
-      if (res.writableFinished || ctx.cut || shuttingDown) return;
-      ctx.gone = true;
-      noteClosedEarly();
+      if (res.writableFinished) return;
+      ctx.gone = true; // stop generating, whoever closed the socket
+      if (!ctx.cut && !shuttingDown) noteClosedEarly(); // only a client leaving counts
     });
 
     const url = new URL(req.url, 'http://x');
@@ -522,7 +522,7 @@ export async function startFakeUpstream(opts = {}) {
 
   // Waits ms, but wakes up early when the client closes its socket.
   function waitOrGone(res, ctx, ms) {
-    if (!(ms > 0) || ctx.gone) return Promise.resolve();
+    if (!(ms > 0) || ctx.gone || res.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       res.once('close', done);
