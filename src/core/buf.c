@@ -39,6 +39,8 @@ static enum brg_err reserve(struct buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap *= 2;
+	if (cap > b->max + 1) /* never hold more than the cap allows */
+		cap = b->max + 1;
 	char *p = realloc(b->data, cap);
 	if (!p)
 		return BRG_E_NOMEM;

@@ -115,18 +115,21 @@ static enum brg_err put_stops(json_t *obj, const struct gen_params *gp)
  * The sampling fields both wire formats share, under the same rules: a
  * field is sent only when it differs from "off" (temperature always: the
  * backends' own defaults differ from OpenAI's 1).  'max_key' is the name
- * of the token limit ("max_tokens" or Ollama's "num_predict").
+ * of the token limit ("max_tokens" or Ollama's "num_predict").  Ollama's
+ * own defaults are top_p 0.9 and top_k 40, not "off": with is_explicit
+ * both are always sent, so a request samples as the client asked.
  */
-static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const char *max_key)
+static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const char *max_key,
+                                 bool is_explicit)
 {
 	enum brg_err err = BRG_OK;
 	if (gp->n_max_tokens >= 0)
 		err = put(obj, max_key, json_integer(gp->n_max_tokens));
 	if (!err)
 		err = put_float(obj, "temperature", gp->temperature);
-	if (!err && gp->top_p != 1.0f)
+	if (!err && (is_explicit || gp->top_p != 1.0f))
 		err = put_float(obj, "top_p", gp->top_p);
-	if (!err && gp->top_k > 0)
+	if (!err && (is_explicit || gp->top_k > 0))
 		err = put(obj, "top_k", json_integer(gp->top_k));
 	if (!err && gp->min_p > 0.0f)
 		err = put_float(obj, "min_p", gp->min_p);
@@ -179,7 +182,7 @@ enum brg_err wire_openai_request(const struct gen_request *r, const char *model,
 	if (!err && r->n_choices > 1)
 		err = put(root, "n", json_integer((json_int_t)r->n_choices));
 	if (!err)
-		err = put_sampling(root, &r->params, "max_tokens");
+		err = put_sampling(root, &r->params, "max_tokens", false);
 	return finish_body(root, err, out);
 }
 
@@ -199,7 +202,7 @@ enum brg_err wire_ollama_request(const struct gen_request *r, const char *model,
 	if (!err)
 		err = put(root, "options", opts);
 	if (!err)
-		err = put_sampling(opts, &r->params, "num_predict");
+		err = put_sampling(opts, &r->params, "num_predict", true);
 	return finish_body(root, err, out);
 }
 

@@ -1,0 +1,211 @@
+// sources: src/provider/sse.c src/provider/wire.c src/core/*.c
+// libs: -ljansson
+/*
+ * fuzz_upstream.c — libFuzzer harness for what a remote backend streams
+ * back: provider/sse framing (SSE or NDJSON) and provider/wire decoding of
+ * each framed event, plus wire's encoding of event text as a request.
+ *
+ * Input layout: byte 0 picks the mode (bit 0: NDJSON, else SSE), the cap
+ * (bits 1-2: 8, 64, 512 or 65536 bytes) and the split pattern (bits 3-7:
+ * 0 feeds one byte at a time, others seed a generator of piece sizes
+ * 0..2*seed, empty pieces included); the rest is the byte stream.
+ *
+ * Checks: the stream fed in pieces gives the same events and the same
+ * result as the stream fed at once; a failed parser keeps returning its
+ * error; no event exceeds the cap and each is NUL-terminated; decoding
+ * never leaves text pointing at freed memory (ASan), a failed decode holds
+ * nothing, and every error message is valid UTF-8 within its array;
+ * encoding an event as a prompt succeeds exactly when it is UTF-8 and the
+ * body reads back to the same text.  An event starting with '!' makes the
+ * callback ask to stop, so cancellation is split-tested too.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "provider/sse.h"
+#include "provider/wire.h"
+
+#include "../common/utf8_check.h"
+
+#define CHECK(x)                 \
+	do {                     \
+		if (!(x))        \
+			abort(); \
+	} while (0)
+
+static const size_t CAPS[4] = {8, 64, 512, 65536};
+
+/* The events one run saw, each as its length then its bytes. */
+struct run {
+	bool is_ndjson;
+	bool is_decoding;
+	size_t cap;
+	unsigned char *log;
+	size_t log_len, log_cap;
+};
+
+static void log_append(struct run *r, const void *p, size_t n)
+{
+	if (r->log_len + n > r->log_cap) {
+		size_t cap = r->log_cap ? r->log_cap : 256;
+		while (cap < r->log_len + n)
+			cap *= 2;
+		r->log = realloc(r->log, cap);
+		CHECK(r->log);
+		r->log_cap = cap;
+	}
+	memcpy(r->log + r->log_len, p, n);
+	r->log_len += n;
+}
+
+static void check_delta(enum brg_err rc, const struct wire_delta *d, void *holder)
+{
+	const char *end = memchr(d->error, '\0', sizeof d->error);
+	CHECK(end);
+	CHECK(valid_utf8((const unsigned char *)d->error, (size_t)(end - d->error)));
+	CHECK(d->index >= -1);
+	if (rc) {
+		CHECK(rc == BRG_E_BAD_JSON);
+		CHECK(!holder && !d->text && d->error[0]);
+		return;
+	}
+	/* Touch every byte of the borrowed text: ASan checks it is alive. */
+	volatile unsigned char sum = 0;
+	for (size_t i = 0; d->text && i < d->text_len; i++)
+		sum += (unsigned char)d->text[i];
+	(void)sum;
+	CHECK(d->text || d->text_len == 0);
+}
+
+static void decode(const struct run *r, const char *data, size_t len)
+{
+	struct wire_delta d;
+	void *holder = NULL;
+	if (r->is_ndjson) {
+		enum brg_err rc = wire_decode_ollama(data, len, &d, &holder);
+		check_delta(rc, &d, holder);
+		CHECK(rc || d.is_error || d.index == 0);
+		wire_holder_free(holder);
+		return;
+	}
+	size_t n_choices = 0;
+	for (size_t k = 0; k == 0 || k < n_choices; k++) {
+		enum brg_err rc = wire_decode_openai(data, len, k, &n_choices, &d, &holder);
+		check_delta(rc, &d, holder);
+		wire_holder_free(holder);
+		holder = NULL;
+		if (rc)
+			break;
+	}
+}
+
+/* Encodes the event as a prompt (with itself as a stop) and reads it back. */
+static void encode(const struct run *r, const char *data, size_t len)
+{
+	if (strlen(data) != len)
+		return;
+	struct gen_request req = {.prompt = data, .params = gen_default_params(), .n_choices = 2};
+	req.params.n_stops = 1;
+	req.params.stops[0] = data;
+	char *body = NULL;
+	enum brg_err rc = r->is_ndjson ? wire_ollama_request(&req, "m", &body)
+	                               : wire_openai_request(&req, "m", &body);
+	bool is_utf8 = valid_utf8((const unsigned char *)data, len);
+	CHECK(rc == (is_utf8 ? BRG_OK : BRG_E_BAD_REQUEST));
+	if (rc) {
+		CHECK(!body);
+		return;
+	}
+	json_t *v = json_loads(body, 0, NULL);
+	CHECK(v);
+	json_t *prompt = json_object_get(v, "prompt");
+	CHECK(json_string_length(prompt) == len);
+	CHECK(memcmp(json_string_value(prompt), data, len) == 0);
+	json_decref(v);
+	free(body);
+}
+
+static int on_event(void *ud, const char *data, size_t len)
+{
+	struct run *r = ud;
+	CHECK(len <= r->cap);
+	CHECK(data[len] == '\0');
+	log_append(r, &len, sizeof len);
+	log_append(r, data, len);
+	if (r->is_decoding) {
+		decode(r, data, len);
+		encode(r, data, len);
+	}
+	return len && data[0] == '!';
+}
+
+/* The next piece size: 1 for seed 0, else xorshift in 0..2*seed. */
+static size_t next_piece(uint32_t *state, unsigned seed)
+{
+	if (seed == 0)
+		return 1;
+	*state ^= *state << 13;
+	*state ^= *state >> 17;
+	*state ^= *state << 5;
+	return *state % (2 * seed + 1);
+}
+
+static enum brg_err feed_split(struct sse_parser *p, const char *s, size_t len, unsigned seed,
+                               struct run *r)
+{
+	uint32_t state = 0x9E3779B9u ^ seed;
+	enum brg_err first = BRG_OK;
+	for (size_t i = 0; i < len;) {
+		size_t n = next_piece(&state, seed);
+		if (n > len - i)
+			n = len - i;
+		enum brg_err rc = sse_parser_feed(p, s + i, n, on_event, r);
+		/* Once failed, a parser keeps its error and reads nothing more. */
+		CHECK(!first || rc == first);
+		if (rc && !first)
+			first = rc;
+		i += n;
+	}
+	enum brg_err rc = sse_parser_finish(p, on_event, r);
+	CHECK(!first || rc == first);
+	return first ? first : rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	bool is_ndjson = data[0] & 1;
+	size_t cap = CAPS[(data[0] >> 1) & 3];
+	unsigned seed = data[0] >> 3;
+	const char *s = (const char *)data + 1;
+	size_t len = size - 1;
+
+	struct run whole = {.is_ndjson = is_ndjson, .cap = cap};
+	struct sse_parser *p = sse_parser_new(cap, is_ndjson);
+	CHECK(p);
+	enum brg_err rc_whole = sse_parser_feed(p, s, len, on_event, &whole);
+	enum brg_err rc_finish = sse_parser_finish(p, on_event, &whole);
+	CHECK(!rc_whole || rc_finish == rc_whole);
+	rc_whole = rc_whole ? rc_whole : rc_finish;
+	sse_parser_free(p);
+
+	struct run split = {.is_ndjson = is_ndjson, .is_decoding = true, .cap = cap};
+	p = sse_parser_new(cap, is_ndjson);
+	CHECK(p);
+	enum brg_err rc_split = feed_split(p, s, len, seed, &split);
+	sse_parser_free(p);
+
+	CHECK(rc_whole == rc_split);
+	CHECK(rc_whole == BRG_OK || rc_whole == BRG_E_TOO_LARGE || rc_whole == BRG_E_CANCELLED);
+	CHECK(whole.log_len == split.log_len);
+	CHECK(whole.log_len == 0 || memcmp(whole.log, split.log, whole.log_len) == 0);
+	free(whole.log);
+	free(split.log);
+	return 0;
+}

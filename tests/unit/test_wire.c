@@ -1,0 +1,595 @@
+/*
+ * test_wire.c — unit tests for provider/wire: request bodies for OpenAI-
+ * compatible servers and Ollama carry exactly the fields a request set, and
+ * streamed events (chunks, [DONE], errors, NDJSON lines) decode to the
+ * right deltas, with malformed ones refused and messages cut safely.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../common/utf8_check.h"
+
+#include "provider/wire.h"
+
+static const struct chat_msg MSGS[] = {
+    {.role = "system", .content = "Be brief."},
+    {.role = "user", .content = "Hi \xC3\xA9"},
+};
+
+static struct gen_request chat_request(void)
+{
+	struct gen_request r = {
+	    .model = "local-name",
+	    .msgs = MSGS,
+	    .n_msgs = 2,
+	    .params = gen_default_params(),
+	    .n_choices = 1,
+	};
+	return r;
+}
+
+static struct gen_request prompt_request(void)
+{
+	struct gen_request r = chat_request();
+	r.msgs = NULL;
+	r.n_msgs = 0;
+	r.prompt = "Once upon";
+	return r;
+}
+
+/* Sets every sampling field to something other than "off". */
+static void set_all_params(struct gen_params *p)
+{
+	p->n_max_tokens = 16;
+	p->temperature = 0.7f;
+	p->top_p = 0.9f;
+	p->top_k = 40;
+	p->min_p = 0.05f;
+	p->presence_penalty = -0.5f;
+	p->frequency_penalty = 0.25f;
+	p->has_seed = true;
+	p->seed = 4000000000u;
+	p->n_stops = 2;
+	p->stops[0] = "\n\n";
+	p->stops[1] = "END";
+}
+
+typedef enum brg_err (*encode_fn)(const struct gen_request *, const char *, char **);
+
+/* Encodes r and parses the body back; *text gets the body itself. */
+static json_t *encode(encode_fn fn, const struct gen_request *r, const char *model, char **text)
+{
+	char *body = NULL;
+	assert_int_equal(fn(r, model, &body), BRG_OK);
+	assert_non_null(body);
+	json_t *v = json_loads(body, 0, NULL);
+	assert_non_null(v);
+	if (text)
+		*text = body;
+	else
+		free(body);
+	return v;
+}
+
+static void assert_keys(json_t *obj, const char *const *keys, size_t n_keys)
+{
+	assert_int_equal(json_object_size(obj), n_keys);
+	for (size_t i = 0; i < n_keys; i++)
+		assert_non_null(json_object_get(obj, keys[i]));
+}
+
+static void test_openai_chat_defaults_send_only_required_fields_and_temperature(void **state)
+{
+	struct gen_request r = chat_request();
+	json_t *v = encode(wire_openai_request, &r, "gpt-x", NULL);
+	static const char *const keys[] = {"model", "messages", "stream", "stream_options",
+	                                   "temperature"};
+	assert_keys(v, keys, 5);
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "gpt-x");
+	assert_true(json_is_true(json_object_get(v, "stream")));
+	assert_true(
+	    json_is_true(json_object_get(json_object_get(v, "stream_options"), "include_usage")));
+	assert_true(json_real_value(json_object_get(v, "temperature")) == 1.0);
+	json_t *msgs = json_object_get(v, "messages");
+	assert_int_equal(json_array_size(msgs), 2);
+	json_t *m1 = json_array_get(msgs, 1);
+	assert_string_equal(json_string_value(json_object_get(m1, "role")), "user");
+	assert_string_equal(json_string_value(json_object_get(m1, "content")), "Hi \xC3\xA9");
+	json_decref(v);
+}
+
+static void test_openai_completion_sends_prompt_instead_of_messages(void **state)
+{
+	struct gen_request r = prompt_request();
+	json_t *v = encode(wire_openai_request, &r, NULL, NULL);
+	assert_null(json_object_get(v, "messages"));
+	assert_string_equal(json_string_value(json_object_get(v, "prompt")), "Once upon");
+	/* Without a model argument the request's own model is sent. */
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "local-name");
+	json_decref(v);
+}
+
+static void test_openai_sends_every_set_sampling_field(void **state)
+{
+	struct gen_request r = chat_request();
+	r.n_choices = 3;
+	set_all_params(&r.params);
+	char *text;
+	json_t *v = encode(wire_openai_request, &r, "m", &text);
+	assert_int_equal(json_integer_value(json_object_get(v, "n")), 3);
+	assert_int_equal(json_integer_value(json_object_get(v, "max_tokens")), 16);
+	assert_int_equal(json_integer_value(json_object_get(v, "top_k")), 40);
+	assert_int_equal(json_integer_value(json_object_get(v, "seed")), 4000000000LL);
+	json_t *stop = json_object_get(v, "stop");
+	assert_int_equal(json_array_size(stop), 2);
+	assert_string_equal(json_string_value(json_array_get(stop, 1)), "END");
+	/* Floats in their shortest form, as a person would write them. */
+	assert_non_null(strstr(text, "\"temperature\":0.7,"));
+	assert_non_null(strstr(text, "\"top_p\":0.9,"));
+	assert_non_null(strstr(text, "\"min_p\":0.05,"));
+	assert_non_null(strstr(text, "\"presence_penalty\":-0.5,"));
+	assert_non_null(strstr(text, "\"frequency_penalty\":0.25,"));
+	free(text);
+	json_decref(v);
+}
+
+static void test_openai_zero_max_tokens_and_zero_temperature_are_sent(void **state)
+{
+	struct gen_request r = chat_request();
+	r.params.n_max_tokens = 0;
+	r.params.temperature = 0.0f;
+	json_t *v = encode(wire_openai_request, &r, "m", NULL);
+	assert_int_equal(json_integer_value(json_object_get(v, "max_tokens")), 0);
+	assert_true(json_number_value(json_object_get(v, "temperature")) == 0.0);
+	assert_null(json_object_get(v, "n"));
+	json_decref(v);
+}
+
+static void test_non_utf8_text_or_non_finite_float_is_bad_request(void **state)
+{
+	struct gen_request r = prompt_request();
+	r.prompt = "bad \xFF byte";
+	char *body = (char *)"untouched";
+	assert_int_equal(wire_openai_request(&r, "m", &body), BRG_E_BAD_REQUEST);
+	assert_null(body);
+	r = chat_request();
+	r.params.n_stops = 1;
+	r.params.stops[0] = "\xC3";
+	assert_int_equal(wire_ollama_request(&r, "m", &body), BRG_E_BAD_REQUEST);
+	assert_null(body);
+	r = chat_request();
+	r.params.temperature = INFINITY;
+	assert_int_equal(wire_openai_request(&r, "m", &body), BRG_E_BAD_REQUEST);
+	assert_null(body);
+}
+
+/* Ollama's own defaults (top_p 0.9, top_k 40) are not "off": brigade sends
+ * both so a request samples as the client asked. */
+static void test_ollama_chat_defaults_send_temperature_top_p_top_k(void **state)
+{
+	struct gen_request r = chat_request();
+	json_t *v = encode(wire_ollama_request, &r, "llama3", NULL);
+	static const char *const keys[] = {"model", "messages", "stream", "options"};
+	assert_keys(v, keys, 4);
+	static const char *const opts[] = {"temperature", "top_p", "top_k"};
+	json_t *o = json_object_get(v, "options");
+	assert_keys(o, opts, 3);
+	assert_int_equal(json_integer_value(json_object_get(o, "top_k")), 0);
+	assert_true(json_real_value(json_object_get(o, "top_p")) == 1.0);
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "llama3");
+	json_decref(v);
+}
+
+static void test_ollama_maps_every_set_field_into_options(void **state)
+{
+	struct gen_request r = chat_request();
+	set_all_params(&r.params);
+	r.n_choices = 4; /* not Ollama's business: the caller fans out */
+	char *text;
+	json_t *v = encode(wire_ollama_request, &r, "llama3", &text);
+	assert_null(json_object_get(v, "n"));
+	json_t *o = json_object_get(v, "options");
+	static const char *const opts[] = {
+	    "num_predict",      "temperature",       "top_p", "top_k", "min_p", "seed",
+	    "presence_penalty", "frequency_penalty", "stop"};
+	assert_keys(o, opts, 9);
+	assert_int_equal(json_integer_value(json_object_get(o, "num_predict")), 16);
+	assert_int_equal(json_array_size(json_object_get(o, "stop")), 2);
+	assert_non_null(strstr(text, "\"temperature\":0.7"));
+	free(text);
+	json_decref(v);
+}
+
+static void test_ollama_prompt_goes_to_generate_as_raw(void **state)
+{
+	struct gen_request r = prompt_request();
+	json_t *v = encode(wire_ollama_request, &r, "llama3", NULL);
+	static const char *const keys[] = {"model", "prompt", "stream", "raw", "options"};
+	assert_keys(v, keys, 5);
+	assert_true(json_is_true(json_object_get(v, "raw")));
+	json_decref(v);
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+static enum brg_err openai(const char *s, size_t k, size_t *n, struct wire_delta *d, void **h)
+{
+	return wire_decode_openai(s, strlen(s), k, n, d, h);
+}
+
+static void test_done_marker_is_done_with_surrounding_blanks(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n = 9;
+	assert_int_equal(openai(" [DONE]\r\n", 0, &n, &d, &h), BRG_OK);
+	assert_true(d.is_done);
+	assert_int_equal(n, 0);
+	assert_int_equal(d.index, -1);
+	assert_null(h);
+	assert_int_equal(openai("[DONE] x", 0, &n, &d, &h), BRG_E_BAD_JSON);
+	assert_int_equal(openai("[done]", 0, &n, &d, &h), BRG_E_BAD_JSON);
+}
+
+static void test_chat_chunk_gives_delta_content_and_index(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	const char *s =
+	    "{\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+	    "\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"finish_reason\":null}],"
+	    "\"usage\":null}";
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(d.index, 0);
+	assert_int_equal(d.text_len, 3);
+	assert_memory_equal(d.text, "Hel", 3);
+	assert_false(d.has_finish);
+	assert_false(d.has_usage);
+	assert_false(d.is_done || d.is_error);
+	wire_holder_free(h);
+}
+
+static void test_completion_chunk_gives_text(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	const char *s = "{\"object\":\"text_completion\",\"choices\":[{\"index\":1,\"text\":\" a\","
+	                "\"finish_reason\":null}]}";
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(d.index, 1);
+	assert_string_equal(d.text, " a");
+	wire_holder_free(h);
+}
+
+static void test_finish_reason_length_is_length_and_any_other_is_stop(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	static const char *const reasons[] = {"stop", "length", "content_filter", "tool_calls"};
+	for (size_t i = 0; i < 4; i++) {
+		char s[256];
+		snprintf(s, sizeof s,
+		         "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
+		         reasons[i]);
+		assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+		assert_true(d.has_finish);
+		assert_int_equal(d.finish, i == 1 ? GEN_FINISH_LENGTH : GEN_FINISH_STOP);
+		assert_null(d.text);
+		wire_holder_free(h);
+	}
+}
+
+static void test_null_content_and_null_finish_give_nothing(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	const char *s = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":null},"
+	                "\"finish_reason\":null}]}";
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(d.index, 0);
+	assert_null(d.text);
+	assert_int_equal(d.text_len, 0);
+	assert_false(d.has_finish);
+	wire_holder_free(h);
+}
+
+static void test_choice_k_of_several_and_usage_only_with_k_zero(void **state)
+{
+	const char *s =
+	    "{\"choices\":[{\"index\":1,\"delta\":{\"content\":\"b\"}},"
+	    "{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"length\"}],"
+	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}";
+	struct wire_delta d;
+	void *h;
+	size_t n = 0;
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(d.index, 1);
+	assert_string_equal(d.text, "b");
+	assert_true(d.has_usage);
+	assert_int_equal(d.n_prompt, 7);
+	assert_int_equal(d.n_completion, 3);
+	wire_holder_free(h);
+	assert_int_equal(openai(s, 1, &n, &d, &h), BRG_OK);
+	assert_int_equal(d.index, 0);
+	assert_string_equal(d.text, "a");
+	assert_true(d.has_finish);
+	assert_int_equal(d.finish, GEN_FINISH_LENGTH);
+	assert_false(d.has_usage);
+	wire_holder_free(h);
+}
+
+static void test_usage_chunk_with_empty_choices_gives_no_choice_and_usage(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n = 5;
+	const char *s = "{\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":4}}";
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(d.index, -1);
+	assert_null(d.text);
+	assert_true(d.has_usage);
+	assert_int_equal(d.n_prompt, 12);
+	assert_int_equal(d.n_completion, 4);
+	wire_holder_free(h);
+}
+
+static void test_odd_usage_counts_become_zero_or_are_clamped(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	const char *s = "{\"choices\":[],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":"
+	                "99999999999}}";
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_int_equal(d.n_prompt, 0);
+	assert_int_equal(d.n_completion, 2147483647);
+	wire_holder_free(h);
+	assert_int_equal(openai("{\"usage\":{\"prompt_tokens\":\"7\"}}", 0, &n, &d, &h), BRG_OK);
+	assert_true(d.has_usage);
+	assert_int_equal(d.n_prompt, 0);
+	wire_holder_free(h);
+}
+
+static void test_error_object_and_error_string_are_errors(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	assert_int_equal(
+	    openai("{\"error\":{\"message\":\"rate limited\",\"type\":\"x\"}}", 0, &n, &d, &h),
+	    BRG_OK);
+	assert_true(d.is_error);
+	assert_string_equal(d.error, "rate limited");
+	wire_holder_free(h);
+	assert_int_equal(openai("{\"error\":\"model not found\"}", 0, &n, &d, &h), BRG_OK);
+	assert_true(d.is_error);
+	assert_string_equal(d.error, "model not found");
+	wire_holder_free(h);
+	/* Older vLLM: the error is the object itself. */
+	assert_int_equal(
+	    openai("{\"object\":\"error\",\"message\":\"too long\",\"code\":400}", 0, &n, &d, &h),
+	    BRG_OK);
+	assert_true(d.is_error);
+	assert_string_equal(d.error, "too long");
+	wire_holder_free(h);
+	/* No message anywhere: the error value itself, as JSON. */
+	assert_int_equal(openai("{\"error\":{\"code\":500}}", 0, &n, &d, &h), BRG_OK);
+	assert_true(d.is_error);
+	assert_string_equal(d.error, "{\"code\":500}");
+	wire_holder_free(h);
+	/* "error": null is no error. */
+	assert_int_equal(openai("{\"error\":null,\"choices\":[]}", 0, &n, &d, &h), BRG_OK);
+	assert_false(d.is_error);
+	wire_holder_free(h);
+}
+
+static void test_content_that_is_not_a_string_is_bad_json(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"choices\":[{\"delta\":{\"content\":3}}]}",
+	    "{\"choices\":[{\"delta\":{\"content\":[\"a\"]}}]}",
+	    "{\"choices\":[{\"delta\":{\"content\":{}}}]}",
+	    "{\"choices\":[{\"text\":true}]}",
+	    "{\"choices\":[{\"delta\":\"a\"}]}",
+	    "{\"choices\":{}}",
+	    "{\"choices\":[3]}",
+	    "{\"choices\":[{\"index\":-1}]}",
+	    "{\"choices\":[{\"index\":\"0\"}]}",
+	    "{\"choices\":[{\"finish_reason\":1}]}",
+	    "{\"usage\":[]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct wire_delta d;
+		void *h = (void *)1;
+		size_t n = 7;
+		assert_int_equal(openai(bad[i], 0, &n, &d, &h), BRG_E_BAD_JSON);
+		assert_null(h);
+		assert_null(d.text);
+		assert_int_equal(n, 0);
+		assert_true(d.error[0] != '\0');
+	}
+}
+
+static void test_non_object_or_malformed_json_is_bad_json(void **state)
+{
+	static const char *const bad[] = {"[1]", "\"x\"", "3", "null", "", "{\"a\":", "{} {}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct wire_delta d;
+		void *h;
+		size_t n;
+		assert_int_equal(openai(bad[i], 0, &n, &d, &h), BRG_E_BAD_JSON);
+		assert_null(h);
+		assert_true(strlen(d.error) > 0);
+		assert_int_equal(wire_decode_ollama(bad[i], strlen(bad[i]), &d, &h),
+		                 BRG_E_BAD_JSON);
+		assert_null(h);
+	}
+}
+
+static void test_long_error_message_is_cut_between_characters(void **state)
+{
+	/* 200 two-byte characters after two ASCII bytes: a plain cut at 255
+	 * bytes would end in the middle of one. */
+	char s[1024];
+	size_t len = (size_t)snprintf(s, sizeof s, "{\"error\":\"xx");
+	for (int i = 0; i < 200; i++)
+		len += (size_t)snprintf(s + len, sizeof s - len, "\xC3\xA9");
+	snprintf(s + len, sizeof s - len, "\"}");
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	assert_true(d.is_error);
+	assert_int_equal(strlen(d.error), 254);
+	assert_true(valid_utf8((const unsigned char *)d.error, strlen(d.error)));
+	wire_holder_free(h);
+}
+
+static void test_parse_error_quoting_bad_bytes_gives_valid_utf8_message(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	assert_int_equal(openai("\xFF\xFE garbage", 0, &n, &d, &h), BRG_E_BAD_JSON);
+	assert_true(strlen(d.error) > 0);
+	assert_true(valid_utf8((const unsigned char *)d.error, strlen(d.error)));
+}
+
+static void test_text_is_borrowed_with_its_length_until_holder_is_freed(void **state)
+{
+	char *s = strdup("{\"choices\":[{\"delta\":{\"content\":\"a\\u0000b\"}}]}");
+	struct wire_delta d;
+	void *h;
+	size_t n;
+	assert_int_equal(openai(s, 0, &n, &d, &h), BRG_OK);
+	free(s);
+	/* ASan would catch a borrow from s; the escaped NUL is kept. */
+	assert_int_equal(d.text_len, 3);
+	assert_memory_equal(d.text, "a\0b", 3);
+	wire_holder_free(h);
+	wire_holder_free(NULL);
+}
+
+static enum brg_err ollama(const char *s, struct wire_delta *d, void **h)
+{
+	return wire_decode_ollama(s, strlen(s), d, h);
+}
+
+static void test_ollama_line_gives_message_content_or_response_as_choice_zero(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	const char *s = "{\"model\":\"llama3\",\"created_at\":\"2024-01-01T00:00:00Z\","
+	                "\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}";
+	assert_int_equal(ollama(s, &d, &h), BRG_OK);
+	assert_int_equal(d.index, 0);
+	assert_string_equal(d.text, "Hi");
+	assert_false(d.is_done || d.has_finish || d.has_usage || d.is_error);
+	wire_holder_free(h);
+	assert_int_equal(ollama("{\"response\":\" there\",\"done\":false}", &d, &h), BRG_OK);
+	assert_int_equal(d.index, 0);
+	assert_string_equal(d.text, " there");
+	wire_holder_free(h);
+}
+
+static void test_ollama_done_line_gives_finish_and_usage(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	const char *s = "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
+	                "\"done_reason\":\"length\",\"prompt_eval_count\":26,\"eval_count\":8}";
+	assert_int_equal(ollama(s, &d, &h), BRG_OK);
+	assert_true(d.is_done);
+	assert_true(d.has_finish);
+	assert_int_equal(d.finish, GEN_FINISH_LENGTH);
+	assert_true(d.has_usage);
+	assert_int_equal(d.n_prompt, 26);
+	assert_int_equal(d.n_completion, 8);
+	wire_holder_free(h);
+	/* A cached prompt may come without prompt_eval_count. */
+	assert_int_equal(ollama("{\"response\":\"\",\"done\":true,\"done_reason\":\"stop\","
+	                        "\"eval_count\":2}",
+	                        &d, &h),
+	                 BRG_OK);
+	assert_int_equal(d.finish, GEN_FINISH_STOP);
+	assert_int_equal(d.n_prompt, 0);
+	assert_int_equal(d.n_completion, 2);
+	wire_holder_free(h);
+}
+
+static void test_ollama_error_line_is_an_error(void **state)
+{
+	struct wire_delta d;
+	void *h;
+	assert_int_equal(ollama("{\"error\":\"model 'x' not found\"}", &d, &h), BRG_OK);
+	assert_true(d.is_error);
+	assert_string_equal(d.error, "model 'x' not found");
+	wire_holder_free(h);
+}
+
+static void test_ollama_wrong_shapes_are_bad_json(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"message\":{\"content\":1}}",
+	    "{\"message\":\"hi\"}",
+	    "{\"response\":[]}",
+	    "{\"response\":\"a\",\"done\":\"true\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct wire_delta d;
+		void *h;
+		assert_int_equal(ollama(bad[i], &d, &h), BRG_E_BAD_JSON);
+		assert_null(h);
+		assert_null(d.text);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_openai_chat_defaults_send_only_required_fields_and_temperature),
+	    cmocka_unit_test(test_openai_completion_sends_prompt_instead_of_messages),
+	    cmocka_unit_test(test_openai_sends_every_set_sampling_field),
+	    cmocka_unit_test(test_openai_zero_max_tokens_and_zero_temperature_are_sent),
+	    cmocka_unit_test(test_non_utf8_text_or_non_finite_float_is_bad_request),
+	    cmocka_unit_test(test_ollama_chat_defaults_send_temperature_top_p_top_k),
+	    cmocka_unit_test(test_ollama_maps_every_set_field_into_options),
+	    cmocka_unit_test(test_ollama_prompt_goes_to_generate_as_raw),
+	    cmocka_unit_test(test_done_marker_is_done_with_surrounding_blanks),
+	    cmocka_unit_test(test_chat_chunk_gives_delta_content_and_index),
+	    cmocka_unit_test(test_completion_chunk_gives_text),
+	    cmocka_unit_test(test_finish_reason_length_is_length_and_any_other_is_stop),
+	    cmocka_unit_test(test_null_content_and_null_finish_give_nothing),
+	    cmocka_unit_test(test_choice_k_of_several_and_usage_only_with_k_zero),
+	    cmocka_unit_test(test_usage_chunk_with_empty_choices_gives_no_choice_and_usage),
+	    cmocka_unit_test(test_odd_usage_counts_become_zero_or_are_clamped),
+	    cmocka_unit_test(test_error_object_and_error_string_are_errors),
+	    cmocka_unit_test(test_content_that_is_not_a_string_is_bad_json),
+	    cmocka_unit_test(test_non_object_or_malformed_json_is_bad_json),
+	    cmocka_unit_test(test_long_error_message_is_cut_between_characters),
+	    cmocka_unit_test(test_parse_error_quoting_bad_bytes_gives_valid_utf8_message),
+	    cmocka_unit_test(test_text_is_borrowed_with_its_length_until_holder_is_freed),
+	    cmocka_unit_test(test_ollama_line_gives_message_content_or_response_as_choice_zero),
+	    cmocka_unit_test(test_ollama_done_line_gives_finish_and_usage),
+	    cmocka_unit_test(test_ollama_error_line_is_an_error),
+	    cmocka_unit_test(test_ollama_wrong_shapes_are_bad_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
