@@ -36,6 +36,25 @@ void config_strs_free(char **v, size_t n)
 	free(v);
 }
 
+bool config_names_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+enum brg_err config_names_push(char ***v, size_t *n, const char *s, struct brg_error *err)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+	if (nv)
+		*v = nv;
+	if (!nv || !(nv[*n] = strdup(s)))
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	nv[++*n] = NULL;
+	return BRG_OK;
+}
+
 enum brg_err config_preload_add(struct config *c, const char *id, bool *is_added)
 {
 	*is_added = false;
@@ -62,6 +81,15 @@ void config_model_ids(const struct config *c, char *buf, size_t len)
 			break;
 		used += (size_t)w;
 	}
+}
+
+const char *config_env_get(char *const *envp, const char *name, bool is_empty_unset)
+{
+	size_t n = strlen(name);
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return is_empty_unset && !(*e)[n + 1] ? NULL : *e + n + 1;
+	return NULL;
 }
 
 /* ---- paths ------------------------------------------------------------ */
@@ -197,8 +225,7 @@ fail:
 	return e;
 }
 
-/* The whole file, NUL-terminated; *out is the caller's. */
-static enum brg_err read_file(const char *path, char **out, size_t *out_len, struct brg_error *err)
+enum brg_err config_read_file(const char *path, char **out, size_t *out_len, struct brg_error *err)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -250,7 +277,7 @@ enum brg_err config_load(const char *path, char *const *envp, struct config **ou
 		return load(NULL, NULL, 0, envp, out, err);
 	char *yaml = NULL;
 	size_t len = 0;
-	enum brg_err e = read_file(path, &yaml, &len, err);
+	enum brg_err e = config_read_file(path, &yaml, &len, err);
 	if (e)
 		return e;
 	e = load(path, yaml, len, envp, out, err);

@@ -138,15 +138,34 @@ enum brg_err config_load_string(const char *yaml, size_t len, const char *name, 
 void config_free(struct config *c);
 
 /*
- * Reads a providers file (NULL: none) into 'c', then the spec's provider
- * variables from 'envp' (OPENAI_API_KEY, OPENAI_API_BASE, OPENAI_TIMEOUT,
- * INFERENCE_PROVIDER with LOCAL_INFERENCE_URL / LOCAL_MODEL_NAME /
- * LOCAL_INFERENCE_TIMEOUT, ENABLE_FALLBACK, FALLBACK_CHAIN,
- * HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT).  Errors: BRG_E_CONFIG with
- * "FILE:LINE: key 'KEY': ..." or "NAME: ..."; never with a key's value.
+ * Reads a providers file (NULL: none; format and variables documented in
+ * config/providers.yaml) into 'c', a config from config_load(), then the
+ * spec's provider variables from 'envp' (OPENAI_API_KEY, OPENAI_API_BASE,
+ * OPENAI_TIMEOUT, INFERENCE_PROVIDER with LOCAL_INFERENCE_URL /
+ * LOCAL_MODEL_NAME / LOCAL_INFERENCE_TIMEOUT, ENABLE_FALLBACK,
+ * FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT; empty counts
+ * as unset), then checks that every chain entry and INFERENCE_PROVIDER name
+ * "local" or a provider.  An enabled chain left empty becomes
+ * INFERENCE_PROVIDER, local, then the other providers.
+ *
+ * Errors: BRG_E_CONFIG "FILE:LINE: key 'providers.NAME.KEY': ..." for the
+ * file (unknown keys, types, ranges, URLs, duplicate or reserved names,
+ * api_key with api_key_env, an api_key_env variable not set, a chain entry
+ * naming no provider), "NAME: 'value' ..." for a variable, and "cannot read
+ * FILE: reason"; BRG_E_NOMEM.  No message ever holds an API key or a header
+ * value.  On error 'c' may be partly changed: config_free() it.
  */
 enum brg_err config_load_providers(struct config *c, const char *path, char *const *envp,
                                    struct brg_error *err);
+
+/* config_load_providers() on YAML text already in memory (len bytes; need
+ * not be NUL-terminated; NULL: no file).  'name' stands for the file in
+ * messages (NULL: "<string>"). */
+enum brg_err config_load_providers_string(struct config *c, const char *yaml, size_t len,
+                                          const char *name, char *const *envp,
+                                          struct brg_error *err);
+
+/* The provider named 'name', or NULL ("local" is never one). */
 const struct provider_config *config_find_provider(const struct config *c, const char *name);
 
 /* The model with this id, or NULL. */

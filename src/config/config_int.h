@@ -3,22 +3,28 @@
  * the config files share.  Nothing outside src/config/ includes this.
  *
  * Files:
- *   config.c  the public API: defaults, reading the file, path resolution,
- *             config_load/config_load_string/config_free/config_find_model
- *   yaml.c    the libyaml document walk: root, server, models, preload
- *   fields.c  the per-section key tables and setting one typed value from
- *             text, shared by the YAML and environment readers
- *   env.c     the INFERENCE_* environment overrides
+ *   config.c     the public API: defaults, reading the file, path resolution,
+ *                config_load/config_load_string/config_free/config_find_model
+ *   yaml.c       the libyaml document walk: root, server, models, preload,
+ *                and the table-driven mapping reader providers.c shares
+ *   fields.c     the per-section key tables and setting one typed value from
+ *                text, shared by the YAML and environment readers
+ *   env.c        the INFERENCE_* environment overrides
+ *   providers.c  config/providers.yaml and the spec's provider variables
  *
  * Order of a load (config.c): defaults, then the YAML file (yaml.c), then
  * models_dir resolved against the file, then the environment (env.c), then
- * each model's path.
+ * each model's path.  config_load_providers() (providers.c) runs after, on
+ * the loaded config: the providers file, then its variables, then the
+ * checks that need both (chain and INFERENCE_PROVIDER names).
  */
 #ifndef BRG_CONFIG_INT_H
 #define BRG_CONFIG_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <yaml.h>
 
 #include "config/config.h"
 #include "core/err.h"
@@ -34,13 +40,21 @@ enum field_kind {
 	F_OPT_STR,   /* char *, NULL when empty or null */
 	F_LOG_LEVEL, /* int, log_level_parse() */
 	F_ROLES,     /* struct model_config roles/n_roles */
+	F_BOOL,      /* bool: true/false, yes/no, on/off, 1/0 */
+	F_URL,       /* char *: http(s)://host[:port][/path], trailing '/' dropped */
+	F_KIND,      /* enum provider_kind: openai | ollama */
+	F_NAMES,     /* char ** then size_t count: a list of distinct non-empty names */
+	F_HEADERS,   /* char ** then size_t count: "Name: value" from a mapping */
 };
+
+/* F_NAMES and F_HEADERS store the count right after the array. */
+#define CONFIG_COUNT_AT(base, f) ((size_t *)((char *)(base) + (f)->off + sizeof(char **)))
 
 struct field {
 	const char *name;
 	enum field_kind kind;
 	long long lo, hi;
-	size_t off; /* into struct config or struct model_config */
+	size_t off; /* into struct config, struct model_config, ... */
 };
 
 /* The keys of 'server' (into struct config) and of each model (into struct
@@ -70,13 +84,65 @@ void config_describe(const struct field *f, char *buf, size_t len);
  * Parses 'text' for field 'f' and stores it into 'base'.  'is_null': the
  * YAML value was null (or an empty plain scalar).  'is_quoted': it was a
  * quoted scalar, which is a string, never a number.  On BRG_E_CONFIG, 'why'
- * says what is wrong, ending in what was expected.  F_ROLES cannot be set
- * from text (BRG_E_CONFIG).  Out of memory: BRG_E_NOMEM, 'why' untouched.
+ * says what is wrong, ending in what was expected.  F_ROLES, F_NAMES and
+ * F_HEADERS cannot be set from text (BRG_E_CONFIG).  Out of memory:
+ * BRG_E_NOMEM, 'why' untouched.  An F_URL value with credentials
+ * ("user:pass@") is never repeated in 'why'.
  */
 enum brg_err config_field_set(const struct field *f, void *base, const char *text, bool is_null,
                               bool is_quoted, char *why, size_t why_len);
 
+/* "http://h:1/x/" is a valid F_URL (host required, port 1..65535, no
+ * spaces, query or fragment). */
+bool config_url_valid(const char *url);
+
 /* ---- yaml.c ----------------------------------------------------------- */
+
+/* State of one YAML file being read. */
+struct loader {
+	const char *name; /* for messages */
+	yaml_document_t *doc;
+	struct config *c;
+	struct brg_error *err;
+	int *preload_lines; /* models file: line of each c->preload entry */
+	char *const *envp;  /* providers file: for api_key_env */
+	int *chain_lines;   /* providers file: line of each fallback_chain entry */
+};
+
+/* "FILE:LINE: key 'KEY': <why>" (or "FILE:LINE: <why>" when key is NULL)
+ * as BRG_E_CONFIG. */
+__attribute__((format(printf, 4, 5))) enum brg_err
+config_yaml_fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...);
+
+/* Null: ~, null, Null, NULL or nothing at all, unquoted. */
+bool config_yaml_is_null(const yaml_node_t *node);
+
+/* "a mapping", "a list", "a scalar", "nothing": for "got X" messages. */
+const char *config_yaml_kind(const yaml_node_t *node);
+
+/* Checks that 'node' is a mapping of distinct scalar keys ('what' names
+ * them in the duplicate message); null counts as empty (*is_empty). */
+enum brg_err config_yaml_check_mapping(struct loader *ld, yaml_node_t *node, const char *path,
+                                       const char *what, bool *is_empty);
+
+/* The value of 'key' in mapping 'map', or NULL. */
+yaml_node_t *config_yaml_get(struct loader *ld, yaml_node_t *map, const char *key);
+
+/*
+ * Reads the keys of mapping 'node' (null: none) into 'base' by the table
+ * 'fields'; keys are named "PREFIX.KEY" in messages.  Unknown keys, wrong
+ * types and bad values are BRG_E_CONFIG at the offending line.
+ */
+enum brg_err config_yaml_fields(struct loader *ld, yaml_node_t *node, const char *prefix,
+                                const struct field *fields, size_t n_fields, void *base);
+
+/*
+ * Parses YAML text (len bytes) as exactly one document and calls
+ * walk(ld, root) on it (not for an empty document).  Syntax errors, NUL
+ * characters and a second document are BRG_E_CONFIG naming ld->name.
+ */
+enum brg_err config_yaml_parse(struct loader *ld, const char *yaml, size_t len,
+                               enum brg_err (*walk)(struct loader *ld, yaml_node_t *root));
 
 /*
  * Parses the YAML text (len bytes) into 'c', over its defaults.  'name'
@@ -94,15 +160,33 @@ enum brg_err config_parse_yaml(struct config *c, const char *name, const char *y
  */
 enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_error *err);
 
-/* ---- config.c --------------------------------------------------------- */
-
-/* ---- providers.c -------------------------------------------------------- */
+/* ---- providers.c ------------------------------------------------------ */
 
 /* Frees c->providers, the chain and the primary provider's name. */
 void config_providers_free(struct config *c);
 
+/* ---- config.c --------------------------------------------------------- */
+
+/*
+ * The whole file at 'path', NUL-terminated (*out is the caller's).  Errors:
+ * BRG_E_CONFIG "cannot read PATH: reason" (also when larger than 16 MiB),
+ * BRG_E_NOMEM.
+ */
+enum brg_err config_read_file(const char *path, char **out, size_t *out_len, struct brg_error *err);
+
+/* The value of NAME in an environ-style array, or NULL; an empty value
+ * counts as unset when 'is_empty_unset'. */
+const char *config_env_get(char *const *envp, const char *name, bool is_empty_unset);
+
 /* Frees v[0..n) and v; NULL v does nothing. */
 void config_strs_free(char **v, size_t n);
+
+/* Whether s is among v[0..n). */
+bool config_names_has(char *const *v, size_t n, const char *s);
+
+/* Appends a copy of s to (*v, *n), keeping *v NULL-terminated.  Errors:
+ * BRG_E_NOMEM with 'err' set. */
+enum brg_err config_names_push(char ***v, size_t *n, const char *s, struct brg_error *err);
 
 /* Appends 'id' to c->preload unless it is there already; c->preload must
  * have room.  Errors: BRG_E_NOMEM (no message set). */

@@ -30,16 +30,6 @@ static const struct {
     {"INFERENCE_API_KEY", "api_key"},
 };
 
-/* The value of NAME in an environ-style array, or NULL. */
-static const char *env_get(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (char *const *e = envp; e && *e; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 /* INFERENCE_PRELOAD_MODELS=a,b: replaces the file's list; "" means none. */
 static enum brg_err env_preload(struct config *c, const char *value, struct brg_error *err)
 {
@@ -90,7 +80,7 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 	char why[BRG_ERR_MSG_MAX - 64];
 	enum brg_err e;
 	for (size_t i = 0; i < N_OF(env_fields); i++) {
-		const char *v = env_get(envp, env_fields[i].var);
+		const char *v = config_env_get(envp, env_fields[i].var, false);
 		if (!v || !*v)
 			continue;
 		const struct field *f = config_field_find(
@@ -100,7 +90,7 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 			return brg_fail(err, e, "%s: %s", env_fields[i].var,
 			                e == BRG_E_NOMEM ? "out of memory" : why);
 	}
-	const char *v = env_get(envp, "INFERENCE_MODELS_DIR");
+	const char *v = config_env_get(envp, "INFERENCE_MODELS_DIR", false);
 	if (v && *v) {
 		char *dir;
 		if (config_path_resolve(NULL, v, &dir))
@@ -108,7 +98,7 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 		free(c->models_dir);
 		c->models_dir = dir;
 	}
-	v = env_get(envp, "INFERENCE_GPU_LAYERS");
+	v = config_env_get(envp, "INFERENCE_GPU_LAYERS", false);
 	if (v && *v) {
 		const struct field *f =
 		    config_field_find(config_model_fields, config_n_model_fields, "gpu_layers");
@@ -118,7 +108,7 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 		for (size_t i = 0; i < c->n_models; i++)
 			c->models[i].gpu_layers = probe.gpu_layers;
 	}
-	v = env_get(envp, "INFERENCE_PRELOAD_MODELS");
+	v = config_env_get(envp, "INFERENCE_PRELOAD_MODELS", false);
 	if (v && (e = env_preload(c, v, err)))
 		return e;
 	return BRG_OK;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 
@@ -100,6 +101,21 @@ void config_describe(const struct field *f, char *buf, size_t len)
 		snprintf(buf, len, "a list of roles from %s", names);
 		break;
 	}
+	case F_BOOL:
+		snprintf(buf, len, "true or false");
+		break;
+	case F_URL:
+		snprintf(buf, len, "an http:// or https:// URL with a host");
+		break;
+	case F_KIND:
+		snprintf(buf, len, "openai or ollama");
+		break;
+	case F_NAMES:
+		snprintf(buf, len, "a list of distinct non-empty names");
+		break;
+	case F_HEADERS:
+		snprintf(buf, len, "a mapping of header names to one-line values");
+		break;
 	}
 }
 
@@ -121,61 +137,159 @@ static bool parse_integer(const char *s, long long *out)
 	return true;
 }
 
+bool config_url_valid(const char *u)
+{
+	const char *host = !strncmp(u, "http://", 7)    ? u + 7
+	                   : !strncmp(u, "https://", 8) ? u + 8
+	                                                : NULL;
+	if (!host)
+		return false;
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
+			return false;
+	size_t auth_len = strcspn(host, "/");
+	const char *at = memrchr(host, '@', auth_len);
+	if (at) {
+		auth_len -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	const char *colon = NULL;
+	if (*host == '[') { /* [v6]:port */
+		const char *close = memchr(host, ']', auth_len);
+		if (!close || close == host + 1)
+			return false;
+		colon = close + 1 < host + auth_len ? close + 1 : NULL;
+		if (colon && *colon != ':')
+			return false;
+	} else {
+		colon = memchr(host, ':', auth_len);
+	}
+	if (colon == host || auth_len == 0)
+		return false;
+	if (!colon)
+		return true;
+	size_t digits = auth_len - (size_t)(colon + 1 - host);
+	long port = 0;
+	for (size_t i = 0; i < digits; i++) {
+		if (colon[1 + i] < '0' || colon[1 + i] > '9')
+			return false;
+		port = port * 10 + (colon[1 + i] - '0');
+		if (port > 65535)
+			return false;
+	}
+	return digits > 0 && port > 0;
+}
+
+static enum brg_err set_int(const struct field *f, char *at, const char *text, bool is_null,
+                            bool is_quoted, const char *want, char *why, size_t why_len)
+{
+	long long v;
+	if (is_null || !parse_integer(text, &v)) {
+		snprintf(why, why_len, "'%.64s' is not %s", is_null ? "" : text, want);
+		return BRG_E_CONFIG;
+	}
+	if (is_quoted) {
+		snprintf(why, why_len, "'%.64s' is a quoted string, expected %s unquoted", text,
+		         want);
+		return BRG_E_CONFIG;
+	}
+	if (v < f->lo || v > f->hi) {
+		snprintf(why, why_len, "%.64s is out of range, expected %s", text, want);
+		return BRG_E_CONFIG;
+	}
+	if (f->kind == F_INT)
+		*(int *)at = (int)v;
+	else
+		*(size_t *)at = (size_t)v;
+	return BRG_OK;
+}
+
+static enum brg_err set_str(const struct field *f, char *at, const char *text, bool is_null,
+                            const char *want, char *why, size_t why_len)
+{
+	bool is_empty = is_null || text[0] == '\0';
+	if (is_empty && f->kind != F_OPT_STR) {
+		snprintf(why, why_len, "is empty, expected %s", want);
+		return BRG_E_CONFIG;
+	}
+	if (f->kind == F_URL && !config_url_valid(text)) {
+		if (strchr(text, '@'))
+			snprintf(why, why_len, "a URL with credentials is not %s", want);
+		else
+			snprintf(why, why_len, "'%.64s' is not %s", text, want);
+		return BRG_E_CONFIG;
+	}
+	char *s = is_empty ? NULL : strdup(text);
+	if (!is_empty && !s)
+		return BRG_E_NOMEM;
+	for (size_t n = s && f->kind == F_URL ? strlen(s) : 0; n > 0 && s[n - 1] == '/'; n--)
+		s[n - 1] = '\0'; /* the authority has no '/', so the host stays */
+	free(*(char **)at);
+	*(char **)at = s;
+	return BRG_OK;
+}
+
+/* A word among words[0..n) (case-insensitive); its index or -1. */
+static int word_index(const char *s, const char *const *words, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(s, words[i]) == 0)
+			return i;
+	return -1;
+}
+
+static enum brg_err set_word(const struct field *f, char *at, const char *text, bool is_null,
+                             const char *want, char *why, size_t why_len)
+{
+	static const char *const bools[] = {"false", "no", "off", "0", "true", "yes", "on", "1"};
+	static const char *const kinds[] = {"openai", "ollama"};
+	int i = -1;
+	if (f->kind == F_LOG_LEVEL)
+		i = is_null ? -1 : log_level_parse(text);
+	else if (f->kind == F_BOOL)
+		i = is_null ? -1 : word_index(text, bools, 8);
+	else
+		i = is_null ? -1 : word_index(text, kinds, 2);
+	if (i < 0) {
+		snprintf(why, why_len, "'%.64s' is not %s, expected %s", is_null ? "" : text,
+		         f->kind == F_LOG_LEVEL ? "a log level"
+		         : f->kind == F_BOOL    ? "a boolean"
+		                                : "a provider kind",
+		         want);
+		return BRG_E_CONFIG;
+	}
+	if (f->kind == F_LOG_LEVEL)
+		*(int *)at = i;
+	else if (f->kind == F_BOOL)
+		*(bool *)at = i >= 4;
+	else
+		*(enum provider_kind *)at = i == 1 ? PROVIDER_OLLAMA : PROVIDER_OPENAI;
+	return BRG_OK;
+}
+
 enum brg_err config_field_set(const struct field *f, void *base, const char *text, bool is_null,
                               bool is_quoted, char *why, size_t why_len)
 {
 	char want[160];
 	config_describe(f, want, sizeof want);
 	char *at = (char *)base + f->off;
-	long long v;
 	switch (f->kind) {
 	case F_INT:
 	case F_SIZE:
-		if (is_null || !parse_integer(text, &v)) {
-			snprintf(why, why_len, "'%.64s' is not %s", is_null ? "" : text, want);
-			return BRG_E_CONFIG;
-		}
-		if (is_quoted) {
-			snprintf(why, why_len, "'%.64s' is a quoted string, expected %s unquoted",
-			         text, want);
-			return BRG_E_CONFIG;
-		}
-		if (v < f->lo || v > f->hi) {
-			snprintf(why, why_len, "%.64s is out of range, expected %s", text, want);
-			return BRG_E_CONFIG;
-		}
-		if (f->kind == F_INT)
-			*(int *)at = (int)v;
-		else
-			*(size_t *)at = (size_t)v;
-		return BRG_OK;
-	case F_LOG_LEVEL: {
-		int lvl = is_null ? -1 : log_level_parse(text);
-		if (lvl < 0) {
-			snprintf(why, why_len, "'%.64s' is not a log level, expected %s",
-			         is_null ? "" : text, want);
-			return BRG_E_CONFIG;
-		}
-		*(int *)at = lvl;
-		return BRG_OK;
-	}
+		return set_int(f, at, text, is_null, is_quoted, want, why, why_len);
+	case F_LOG_LEVEL:
+	case F_BOOL:
+	case F_KIND:
+		return set_word(f, at, text, is_null, want, why, why_len);
 	case F_STR:
-	case F_OPT_STR: {
-		bool is_empty = is_null || text[0] == '\0';
-		if (is_empty && f->kind == F_STR) {
-			snprintf(why, why_len, "is empty, expected %s", want);
-			return BRG_E_CONFIG;
-		}
-		char *s = is_empty ? NULL : strdup(text);
-		if (!is_empty && !s)
-			return BRG_E_NOMEM;
-		free(*(char **)at);
-		*(char **)at = s;
-		return BRG_OK;
-	}
+	case F_OPT_STR:
+	case F_URL:
+		return set_str(f, at, text, is_null, want, why, why_len);
 	case F_ROLES:
+	case F_NAMES:
+	case F_HEADERS:
 		break;
 	}
-	snprintf(why, why_len, "cannot be set from text");
+	snprintf(why, why_len, "cannot be set from text, expected %s", want);
 	return BRG_E_CONFIG;
 }

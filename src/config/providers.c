@@ -1,603 +1,571 @@
 /*
  * providers.c — remote backends, the fallback chain, breakers and health
- * checks: config/providers.yaml, then the spec's variables (spec:
- * switchable backends → Configuration Strategy).  Same message style as
- * the models file: "FILE:LINE: key 'KEY': what is wrong".  An API key's
- * value never appears in a message.
+ * checks: config/providers.yaml (format: config.h and the file's own
+ * comments), then the spec's variables (spec: switchable backends →
+ * Configuration Strategy), then the checks that need both: every chain
+ * entry and INFERENCE_PROVIDER must name "local" or a provider.
+ *
+ * The file goes through the same document parse and key tables as the
+ * models file (yaml.c, fields.c), so messages have the same shape:
+ * "FILE:LINE: key 'providers.openai.base_url': what is wrong", and a
+ * variable's: "OPENAI_TIMEOUT: 'abc' is not an integer in 1..86400".
+ *
+ * Secrets: an API key's value never appears in a message.  Keys are never
+ * validated against anything that prints them; header values are never
+ * repeated; an api_key_env that does not look like a variable's name (it may
+ * be a key pasted in the wrong place) is not repeated either.
  */
 #include "config/config_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <yaml.h>
-
+/* main.c starts at most this many remote providers. */
 #define MAX_PROVIDERS 16
+#define NAME_MAX_LEN  64
 
-struct pload {
-	const char *name;
-	yaml_document_t *doc;
-	struct config *c;
-	char *const *envp;
-	struct brg_error *err;
+/* A provider as the file gives it: what is kept, plus where its key is. */
+struct entry {
+	struct provider_config p;
+	char *api_key_env;
 };
 
-__attribute__((format(printf, 4, 5))) static enum brg_err
-fail_at(struct pload *pl, const yaml_node_t *n, const char *key, const char *fmt, ...)
+#define ENTRY(m) offsetof(struct entry, m)
+#define CFG(m)   offsetof(struct config, m)
+
+static const struct field provider_fields[] = {
+    {"kind", F_KIND, 0, 0, ENTRY(p.kind)},
+    {"base_url", F_URL, 0, 0, ENTRY(p.base_url)},
+    {"api_key", F_STR, 0, 0, ENTRY(p.api_key)},
+    {"api_key_env", F_STR, 0, 0, ENTRY(api_key_env)},
+    {"headers", F_HEADERS, 0, 0, ENTRY(p.headers)},
+    {"models", F_NAMES, 0, 0, ENTRY(p.models)},
+    {"connect_timeout_ms", F_INT, 1, 3600000, ENTRY(p.connect_timeout_ms)},
+    {"first_byte_timeout_ms", F_INT, 1, 3600000, ENTRY(p.first_byte_timeout_ms)},
+    {"request_timeout", F_INT, 1, 86400, ENTRY(p.request_timeout_s)},
+};
+static const struct field fallback_fields[] = {
+    {"enabled", F_BOOL, 0, 0, CFG(is_fallback_enabled)},
+    {"chain", F_NAMES, 0, 0, CFG(fallback_chain)},
+};
+static const struct field health_fields[] = {
+    {"interval", F_INT, 1, 86400, CFG(health_interval_s)},
+    {"timeout", F_INT, 1, 3600, CFG(health_timeout_s)},
+};
+static const struct field breaker_fields[] = {
+    {"failures", F_INT, 1, 1000, CFG(breaker_failures)},
+    {"cooldown", F_INT, 1, 86400, CFG(breaker_cooldown_s)},
+};
+
+/* The top-level mappings other than 'providers', read into struct config. */
+static const struct {
+	const char *name;
+	const struct field *fields;
+	size_t n_fields;
+} sections[] = {
+    {"fallback", fallback_fields, N_OF(fallback_fields)},
+    {"health", health_fields, N_OF(health_fields)},
+    {"breaker", breaker_fields, N_OF(breaker_fields)},
+};
+
+/* Values of variables that are not stored as they are. */
+static const struct field seconds_field = {"seconds", F_INT, 1, 86400, 0};
+static const struct field url_field = {"url", F_URL, 0, 0, 0};
+
+/* F_NAMES and F_HEADERS keep the count right after the array. */
+_Static_assert(offsetof(struct provider_config, n_headers) ==
+                   offsetof(struct provider_config, headers) + sizeof(char **),
+               "n_headers must follow headers");
+_Static_assert(offsetof(struct provider_config, n_models) ==
+                   offsetof(struct provider_config, models) + sizeof(char **),
+               "n_models must follow models");
+_Static_assert(offsetof(struct config, n_fallback) ==
+                   offsetof(struct config, fallback_chain) + sizeof(char **),
+               "n_fallback must follow fallback_chain");
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void provider_free(struct provider_config *p)
 {
-	char why[BRG_ERR_MSG_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
-	va_end(ap);
-	return brg_fail(pl->err, BRG_E_CONFIG, "%s:%zu: key '%s': %s", pl->name,
-	                (size_t)n->start_mark.line + 1, key, why);
+	free(p->name);
+	free(p->base_url);
+	free(p->api_key);
+	config_strs_free(p->headers, p->n_headers);
+	config_strs_free(p->models, p->n_models);
 }
 
-static const char *env_get(char *const *envp, const char *name)
+static void provider_defaults(struct provider_config *p)
 {
-	size_t n = strlen(name);
-	for (size_t i = 0; envp && envp[i]; i++)
-		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
-			return envp[i][n + 1] ? envp[i] + n + 1 : NULL; /* empty = unset */
-	return NULL;
-}
-
-static const char *text(const yaml_node_t *n)
-{
-	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static enum brg_err want_int(struct pload *pl, yaml_node_t *v, const char *key, long lo, long hi,
-                             int *out)
-{
-	const char *s = text(v);
-	char *end = NULL;
-	long x = s ? strtol(s, &end, 10) : 0;
-	if (!s || !*s || *end || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return fail_at(pl, v, key, "expected an integer in %ld..%ld", lo, hi);
-	if (x < lo || x > hi)
-		return fail_at(pl, v, key, "%ld is out of range, expected an integer in %ld..%ld",
-		               x, lo, hi);
-	*out = (int)x;
-	return BRG_OK;
-}
-
-static enum brg_err want_str(struct pload *pl, yaml_node_t *v, const char *key, char **out)
-{
-	const char *s = text(v);
-	if (!s || !*s)
-		return fail_at(pl, v, key, "expected a non-empty string");
-	free(*out);
-	*out = strdup(s);
-	return *out ? BRG_OK : brg_fail(pl->err, BRG_E_NOMEM, "out of memory");
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-	static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
-	for (size_t i = 0; s && i < 4; i++) {
-		if (!strcasecmp(s, yes[i]))
-			return *out = true, true;
-		if (!strcasecmp(s, no[i]))
-			return *out = false, true;
-	}
-	return false;
-}
-
-/* Appends a copy of s to (*v, *n). */
-static enum brg_err push(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 1) * sizeof *nv);
-	if (!nv)
-		return BRG_E_NOMEM;
-	*v = nv;
-	if (!(nv[*n] = strdup(s)))
-		return BRG_E_NOMEM;
-	(*n)++;
-	return BRG_OK;
-}
-
-static enum brg_err want_list(struct pload *pl, yaml_node_t *v, const char *key, char ***out,
-                              size_t *n_out)
-{
-	if (v->type != YAML_SEQUENCE_NODE)
-		return fail_at(pl, v, key, "expected a list of names");
-	config_strs_free(*out, *n_out);
-	*out = NULL;
-	*n_out = 0;
-	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *item = yaml_document_get_node(pl->doc, *it);
-		if (!text(item) || !*text(item))
-			return fail_at(pl, item, key, "expected a list of non-empty names");
-		if (push(out, n_out, text(item)))
-			return brg_fail(pl->err, BRG_E_NOMEM, "out of memory");
-	}
-	return BRG_OK;
-}
-
-/* http(s)://host[...], stored without a trailing slash. */
-static bool url_valid(const char *u)
-{
-	const char *host = !strncmp(u, "http://", 7)    ? u + 7
-	                   : !strncmp(u, "https://", 8) ? u + 8
-	                                                : NULL;
-	return host && *host && *host != '/' && !strpbrk(u, " \t\r\n");
-}
-
-static void strip_slash(char *u)
-{
-	size_t n = strlen(u);
-	while (n > 8 && u[n - 1] == '/')
-		u[--n] = '\0';
-}
-
-static bool name_valid(const char *s)
-{
-	if (!*s || strlen(s) > 64 || !strcmp(s, "local") || !strcmp(s, "inference"))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-		      *s == '-'))
-			return false;
-	return true;
-}
-
-static struct provider_config *provider_add(struct config *c, const char *name)
-{
-	if (c->n_providers == MAX_PROVIDERS)
-		return NULL;
-	struct provider_config *np = realloc(c->providers, (c->n_providers + 1) * sizeof *np);
-	if (!np)
-		return NULL;
-	c->providers = np;
-	struct provider_config *p = &np[c->n_providers];
-	*p = (struct provider_config){.name = strdup(name),
-	                              .kind = PROVIDER_OPENAI,
+	*p = (struct provider_config){.kind = PROVIDER_OPENAI,
 	                              .connect_timeout_ms = 5000,
 	                              .first_byte_timeout_ms = 60000,
 	                              .request_timeout_s = 600};
-	if (!p->name)
-		return NULL;
-	c->n_providers++;
-	return p;
 }
 
-static enum brg_err headers_of(struct pload *pl, yaml_node_t *v, const char *key,
-                               struct provider_config *p)
+/* [a-z0-9_-]{1,64} ("local" and "inference" are checked apart). */
+static bool name_valid(const char *s)
 {
-	if (v->type != YAML_MAPPING_NODE)
-		return fail_at(pl, v, key, "expected a mapping of header names to values");
-	for (yaml_node_pair_t *kv = v->data.mapping.pairs.start; kv < v->data.mapping.pairs.top;
-	     kv++) {
-		yaml_node_t *hk = yaml_document_get_node(pl->doc, kv->key);
-		yaml_node_t *hv = yaml_document_get_node(pl->doc, kv->value);
-		if (!text(hk) || !*text(hk) || !text(hv) || strpbrk(text(hv), "\r\n") ||
-		    strpbrk(text(hk), ": \r\n"))
-			return fail_at(pl, hk, key,
-			               "expected header names mapped to one-line values");
-		char line[1024];
-		snprintf(line, sizeof line, "%s: %s", text(hk), text(hv));
-		if (push(&p->headers, &p->n_headers, line))
-			return brg_fail(pl->err, BRG_E_NOMEM, "out of memory");
-	}
-	return BRG_OK;
+	size_t n = strlen(s);
+	return n > 0 && n <= NAME_MAX_LEN &&
+	       s[strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-")] == '\0';
 }
 
-/* One key of a provider's mapping. */
-static enum brg_err provider_key(struct pload *pl, struct provider_config *p, const char *k,
-                                 yaml_node_t *v, const char *path, const char **key_env)
+/* [A-Za-z_][A-Za-z0-9_]*: what a shell can export. */
+static bool env_name_valid(const char *s)
 {
-	if (!strcmp(k, "kind")) {
-		const char *s = text(v);
-		if (!s || (strcmp(s, "openai") && strcmp(s, "ollama")))
-			return fail_at(pl, v, path, "expected openai or ollama");
-		p->kind = strcmp(s, "ollama") ? PROVIDER_OPENAI : PROVIDER_OLLAMA;
-		return BRG_OK;
-	}
-	if (!strcmp(k, "base_url")) {
-		if (!text(v) || !url_valid(text(v)))
-			return fail_at(pl, v, path,
-			               "expected an http:// or https:// URL with a host");
-		return want_str(pl, v, path, &p->base_url);
-	}
-	if (!strcmp(k, "api_key"))
-		return want_str(pl, v, path, &p->api_key);
-	if (!strcmp(k, "api_key_env")) {
-		if (!text(v) || !*text(v))
-			return fail_at(pl, v, path, "expected the name of an environment variable");
-		*key_env = text(v);
-		return BRG_OK;
-	}
-	if (!strcmp(k, "headers"))
-		return headers_of(pl, v, path, p);
-	if (!strcmp(k, "models"))
-		return want_list(pl, v, path, &p->models, &p->n_models);
-	if (!strcmp(k, "connect_timeout_ms"))
-		return want_int(pl, v, path, 1, 3600000, &p->connect_timeout_ms);
-	if (!strcmp(k, "first_byte_timeout_ms"))
-		return want_int(pl, v, path, 1, 3600000, &p->first_byte_timeout_ms);
-	if (!strcmp(k, "request_timeout"))
-		return want_int(pl, v, path, 1, 86400, &p->request_timeout_s);
-	return fail_at(
-	    pl, v, path,
-	    "unknown key, expected one of kind, base_url, api_key, api_key_env, headers, "
-	    "models, connect_timeout_ms, first_byte_timeout_ms, request_timeout");
-}
-
-static enum brg_err parse_provider(struct pload *pl, yaml_node_t *kn, yaml_node_t *v)
-{
-	const char *name = text(kn);
-	char path[256];
-	if (!name || !name_valid(name))
-		return fail_at(pl, kn, name ? name : "providers",
-		               "a provider name is [a-z0-9_-]+ and not 'local' or 'inference'");
-	if (config_find_provider(pl->c, name))
-		return fail_at(pl, kn, name, "provider '%s' is defined twice", name);
-	if (v->type != YAML_MAPPING_NODE)
-		return fail_at(pl, v, name, "expected a mapping with at least kind and base_url");
-	struct provider_config *p = provider_add(pl->c, name);
-	if (!p)
-		return fail_at(pl, kn, name, "too many providers (at most %d)", MAX_PROVIDERS);
-	p->line = (int)kn->start_mark.line + 1;
-	const char *key_env = NULL;
-	for (yaml_node_pair_t *kv = v->data.mapping.pairs.start; kv < v->data.mapping.pairs.top;
-	     kv++) {
-		yaml_node_t *k = yaml_document_get_node(pl->doc, kv->key);
-		yaml_node_t *val = yaml_document_get_node(pl->doc, kv->value);
-		snprintf(path, sizeof path, "providers.%s.%s", name, text(k) ? text(k) : "?");
-		enum brg_err rc = provider_key(pl, p, text(k) ? text(k) : "", val, path, &key_env);
-		if (rc)
-			return rc;
-	}
-	snprintf(path, sizeof path, "providers.%s", name);
-	if (!p->base_url)
-		return fail_at(pl, kn, path, "base_url is required");
-	strip_slash(p->base_url);
-	if (key_env && p->api_key)
-		return fail_at(pl, kn, path, "give api_key or api_key_env, not both");
-	if (key_env) {
-		const char *val = env_get(pl->envp, key_env);
-		if (!val)
-			return fail_at(pl, kn, path, "api_key_env '%s' is not set", key_env);
-		p->api_key = strdup(val);
-	}
-	return BRG_OK;
-}
-
-/* fallback / health / breaker: small mappings of scalars. */
-static enum brg_err parse_section(struct pload *pl, const char *section, yaml_node_t *v)
-{
-	if (v->type != YAML_MAPPING_NODE)
-		return fail_at(pl, v, section, "expected a mapping");
-	struct config *c = pl->c;
-	for (yaml_node_pair_t *kv = v->data.mapping.pairs.start; kv < v->data.mapping.pairs.top;
-	     kv++) {
-		yaml_node_t *kn = yaml_document_get_node(pl->doc, kv->key);
-		yaml_node_t *val = yaml_document_get_node(pl->doc, kv->value);
-		const char *k = text(kn) ? text(kn) : "?";
-		char path[128];
-		snprintf(path, sizeof path, "%s.%s", section, k);
-		enum brg_err rc;
-		if (!strcmp(section, "fallback") && !strcmp(k, "enabled"))
-			rc = parse_bool(text(val), &c->is_fallback_enabled)
-			         ? BRG_OK
-			         : fail_at(pl, val, path, "expected true or false");
-		else if (!strcmp(section, "fallback") && !strcmp(k, "chain"))
-			rc = want_list(pl, val, path, &c->fallback_chain, &c->n_fallback);
-		else if (!strcmp(section, "health") && !strcmp(k, "interval"))
-			rc = want_int(pl, val, path, 1, 86400, &c->health_interval_s);
-		else if (!strcmp(section, "health") && !strcmp(k, "timeout"))
-			rc = want_int(pl, val, path, 1, 3600, &c->health_timeout_s);
-		else if (!strcmp(section, "breaker") && !strcmp(k, "failures"))
-			rc = want_int(pl, val, path, 1, 1000, &c->breaker_failures);
-		else if (!strcmp(section, "breaker") && !strcmp(k, "cooldown"))
-			rc = want_int(pl, val, path, 1, 86400, &c->breaker_cooldown_s);
-		else
-			rc = fail_at(pl, kn, path, "unknown key, expected %s",
-			             !strcmp(section, "fallback") ? "enabled, chain"
-			             : !strcmp(section, "health") ? "interval, timeout"
-			                                          : "failures, cooldown");
-		if (rc)
-			return rc;
-	}
-	return BRG_OK;
-}
-
-static enum brg_err parse_root(struct pload *pl, yaml_node_t *root)
-{
-	if (!root || (root->type == YAML_SCALAR_NODE && !*text(root)))
-		return BRG_OK; /* an empty file */
-	if (root->type != YAML_MAPPING_NODE)
-		return fail_at(pl, root, "(top)", "expected a mapping");
-	for (yaml_node_pair_t *kv = root->data.mapping.pairs.start;
-	     kv < root->data.mapping.pairs.top; kv++) {
-		yaml_node_t *kn = yaml_document_get_node(pl->doc, kv->key);
-		yaml_node_t *v = yaml_document_get_node(pl->doc, kv->value);
-		const char *k = text(kn) ? text(kn) : "?";
-		enum brg_err rc = BRG_OK;
-		if (!strcmp(k, "providers") && v->type == YAML_MAPPING_NODE) {
-			for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
-			     !rc && p < v->data.mapping.pairs.top; p++)
-				rc = parse_provider(pl, yaml_document_get_node(pl->doc, p->key),
-				                    yaml_document_get_node(pl->doc, p->value));
-		} else if (!strcmp(k, "providers")) {
-			rc = fail_at(pl, v, k, "expected a mapping of provider names");
-		} else if (!strcmp(k, "fallback") || !strcmp(k, "health") ||
-		           !strcmp(k, "breaker")) {
-			rc = parse_section(pl, k, v);
-		} else {
-			rc = fail_at(
-			    pl, kn, k,
-			    "unknown key, expected one of providers, fallback, health, breaker");
-		}
-		if (rc)
-			return rc;
-	}
-	return BRG_OK;
-}
-
-static enum brg_err read_file(const char *path, char **out, size_t *len, struct brg_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return brg_fail(err, BRG_E_CONFIG, "cannot read %s", path);
-	char *b = NULL;
-	size_t cap = 0, n = 0;
-	for (;;) {
-		if (n == cap) {
-			char *nb = cap < (1u << 24) ? realloc(b, cap = cap ? cap * 2 : 4096) : NULL;
-			if (!nb) {
-				free(b);
-				fclose(f);
-				return brg_fail(err, BRG_E_CONFIG, "%s is too large", path);
-			}
-			b = nb;
-		}
-		size_t r = fread(b + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	fclose(f);
-	*out = b;
-	*len = n;
-	return BRG_OK;
-}
-
-static enum brg_err load_file(struct config *c, const char *path, char *const *envp,
-                              struct brg_error *err)
-{
-	char *yaml = NULL;
-	size_t len = 0;
-	enum brg_err rc = read_file(path, &yaml, &len, err);
-	if (rc)
-		return rc;
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = brg_fail(err, BRG_E_CONFIG, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-		              parser.problem ? parser.problem : "cannot parse YAML");
-	} else {
-		struct pload pl = {path, &doc, c, envp, err};
-		rc = parse_root(&pl, yaml_document_get_root_node(&doc));
-		yaml_document_delete(&doc);
-	}
-	yaml_parser_delete(&parser);
-	free(yaml);
-	return rc;
-}
-
-/* ---- environment ---------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4))) static enum brg_err
-env_fail(struct brg_error *err, const char *name, const char *fmt, ...)
-{
-	char why[BRG_ERR_MSG_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
-	va_end(ap);
-	return brg_fail(err, BRG_E_CONFIG, "%s: %s", name, why);
-}
-
-static enum brg_err env_int(char *const *envp, const char *name, long lo, long hi, int *out,
-                            struct brg_error *err)
-{
-	const char *s = env_get(envp, name);
-	if (!s)
-		return BRG_OK;
-	char *end;
-	long x = strtol(s, &end, 10);
-	if (*end || x < lo || x > hi)
-		return env_fail(err, name, "'%.32s' is not an integer in %ld..%ld", s, lo, hi);
-	*out = (int)x;
-	return BRG_OK;
-}
-
-static struct provider_config *find_or_add(struct config *c, const char *name, const char *base)
-{
-	struct provider_config *p = (struct provider_config *)config_find_provider(c, name);
-	if (!p && (p = provider_add(c, name)))
-		p->base_url = strdup(base);
-	return p;
-}
-
-static enum brg_err env_url(struct provider_config *p, const char *var, const char *url,
-                            const char *suffix, struct brg_error *err)
-{
-	if (!url_valid(url))
-		return env_fail(err, var, "'%.64s' is not an http:// or https:// URL", url);
-	char buf[1024];
-	size_t n = strlen(url);
-	while (n > 8 && url[n - 1] == '/')
-		n--;
-	bool has_suffix =
-	    n >= strlen(suffix) && !strncmp(url + n - strlen(suffix), suffix, strlen(suffix));
-	snprintf(buf, sizeof buf, "%.*s%s", (int)n, url, has_suffix ? "" : suffix);
-	free(p->base_url);
-	p->base_url = strdup(buf);
-	return p->base_url ? BRG_OK : brg_fail(err, BRG_E_NOMEM, "out of memory");
-}
-
-/* OPENAI_API_BASE, OPENAI_API_KEY, OPENAI_TIMEOUT. */
-static enum brg_err env_openai(struct config *c, char *const *envp, struct brg_error *err)
-{
-	const char *base = env_get(envp, "OPENAI_API_BASE"), *key = env_get(envp, "OPENAI_API_KEY");
-	int timeout = 0;
-	enum brg_err rc = env_int(envp, "OPENAI_TIMEOUT", 1, 86400, &timeout, err);
-	if (rc)
-		return rc;
-	if (!base && !key && !timeout)
-		return BRG_OK;
-	struct provider_config *p = find_or_add(c, "openai", "https://api.openai.com/v1");
-	if (!p || !p->base_url)
-		return brg_fail(err, BRG_E_NOMEM, "out of memory");
-	if (base && (rc = env_url(p, "OPENAI_API_BASE", base, "", err)))
-		return rc;
-	if (key) {
-		free(p->api_key);
-		p->api_key = strdup(key);
-	}
-	if (timeout) {
-		p->first_byte_timeout_ms = timeout * 1000;
-		p->request_timeout_s = timeout;
-	}
-	return BRG_OK;
-}
-
-/* INFERENCE_PROVIDER=ollama|vllm|llamacpp|textgen with LOCAL_INFERENCE_URL. */
-static enum brg_err env_local_server(struct config *c, char *const *envp, struct brg_error *err)
-{
-	const char *name = env_get(envp, "INFERENCE_PROVIDER");
-	const char *url = env_get(envp, "LOCAL_INFERENCE_URL");
-	const char *model = env_get(envp, "LOCAL_MODEL_NAME");
-	int timeout = 0;
-	enum brg_err rc = env_int(envp, "LOCAL_INFERENCE_TIMEOUT", 1, 86400, &timeout, err);
-	if (rc || !name)
-		return rc;
-	free(c->primary_provider);
-	c->primary_provider = strdup(name);
-	static const char *known[] = {"ollama", "vllm", "llamacpp", "textgen"};
-	bool is_known = false;
-	for (size_t i = 0; i < N_OF(known); i++)
-		is_known |= !strcmp(name, known[i]);
-	if (!is_known || !url)
-		return BRG_OK;
-	struct provider_config *p = find_or_add(c, name, url);
-	if (!p)
-		return brg_fail(err, BRG_E_NOMEM, "out of memory");
-	p->kind = strcmp(name, "ollama") ? PROVIDER_OPENAI : PROVIDER_OLLAMA;
-	if ((rc = env_url(p, "LOCAL_INFERENCE_URL", url, p->kind == PROVIDER_OLLAMA ? "" : "/v1",
-	                  err)))
-		return rc;
-	if (model && push(&p->models, &p->n_models, model))
-		return brg_fail(err, BRG_E_NOMEM, "out of memory");
-	if (timeout) {
-		p->first_byte_timeout_ms = timeout * 1000;
-		p->request_timeout_s = timeout;
-	}
-	return BRG_OK;
-}
-
-static enum brg_err env_chain(struct config *c, char *const *envp, struct brg_error *err)
-{
-	const char *on = env_get(envp, "ENABLE_FALLBACK"), *chain = env_get(envp, "FALLBACK_CHAIN");
-	if (on && !parse_bool(on, &c->is_fallback_enabled))
-		return env_fail(err, "ENABLE_FALLBACK", "'%.16s' is not true or false", on);
-	if (chain) {
-		config_strs_free(c->fallback_chain, c->n_fallback);
-		c->fallback_chain = NULL;
-		c->n_fallback = 0;
-		char *copy = strdup(chain), *save = NULL;
-		for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t;
-		     t = strtok_r(NULL, ", ", &save))
-			if (push(&c->fallback_chain, &c->n_fallback, t)) {
-				free(copy);
-				return brg_fail(err, BRG_E_NOMEM, "out of memory");
-			}
-		free(copy);
-	}
-	enum brg_err rc =
-	    env_int(envp, "HEALTH_CHECK_INTERVAL", 1, 86400, &c->health_interval_s, err);
-	return rc ? rc : env_int(envp, "HEALTH_CHECK_TIMEOUT", 1, 3600, &c->health_timeout_s, err);
+	return (*s < '0' || *s > '9') && *s &&
+	       s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")] ==
+	           '\0';
 }
 
 static bool is_backend(const struct config *c, const char *name)
 {
-	return !strcmp(name, "local") || config_find_provider(c, name) != NULL;
+	return strcmp(name, "local") == 0 || config_find_provider(c, name) != NULL;
 }
 
-/* Names in the chain and INFERENCE_PROVIDER must name a backend; an enabled
- * chain left empty is the primary, then the engine, then the rest. */
-static enum brg_err check_names(struct config *c, struct brg_error *err)
+/* "local, a, b": what a chain entry or INFERENCE_PROVIDER may name. */
+static void backend_names(const struct config *c, char *buf, size_t len)
 {
-	for (size_t i = 0; i < c->n_fallback; i++)
-		if (!is_backend(c, c->fallback_chain[i]))
-			return brg_fail(
-			    err, BRG_E_CONFIG,
-			    "fallback chain: '%.64s' is neither 'local' nor a configured provider",
-			    c->fallback_chain[i]);
-	if (c->primary_provider && !is_backend(c, c->primary_provider))
-		return env_fail(err, "INFERENCE_PROVIDER",
-		                "'%.64s' is neither 'local' nor a configured provider (set "
-		                "LOCAL_INFERENCE_URL to define it)",
-		                c->primary_provider);
-	if (!c->is_fallback_enabled || c->n_fallback)
-		return BRG_OK;
-	const char *first = c->primary_provider ? c->primary_provider : "local";
-	if (push(&c->fallback_chain, &c->n_fallback, first))
+	const char *names[MAX_PROVIDERS + 1] = {"local"};
+	size_t n = 1;
+	for (size_t i = 0; i < c->n_providers && n < N_OF(names); i++)
+		names[n++] = c->providers[i].name;
+	config_join_names(buf, len, names, n);
+}
+
+/* Appends a copy of 'p' (its arrays moved, 'p' emptied) named 'name'. */
+static enum brg_err provider_append(struct config *c, struct provider_config *p, const char *name)
+{
+	struct provider_config *v = realloc(c->providers, (c->n_providers + 1) * sizeof *v);
+	if (!v)
 		return BRG_E_NOMEM;
-	if (strcmp(first, "local") && push(&c->fallback_chain, &c->n_fallback, "local"))
+	c->providers = v;
+	if (!(p->name = strdup(name)))
 		return BRG_E_NOMEM;
-	for (size_t i = 0; i < c->n_providers; i++)
-		if (strcmp(c->providers[i].name, first) &&
-		    push(&c->fallback_chain, &c->n_fallback, c->providers[i].name))
-			return BRG_E_NOMEM;
+	v[c->n_providers++] = *p;
+	provider_defaults(p);
 	return BRG_OK;
+}
+
+/* ---- the file --------------------------------------------------------- */
+
+/* Reads the key from api_key_env, checks base_url and api_key. */
+static enum brg_err entry_finish(struct loader *ld, yaml_node_t *k, yaml_node_t *v,
+                                 const char *path, struct entry *en)
+{
+	char kp[160];
+	if (!en->p.base_url) {
+		snprintf(kp, sizeof kp, "%s.base_url", path);
+		return config_yaml_fail(ld, k, kp,
+		                        "missing, expected an http:// or https:// URL (for kind "
+		                        "openai the API root, such as https://api.openai.com/v1)");
+	}
+	if (!en->api_key_env)
+		return BRG_OK;
+	yaml_node_t *at = config_yaml_get(ld, v, "api_key_env");
+	snprintf(kp, sizeof kp, "%s.api_key_env", path);
+	if (en->p.api_key)
+		return config_yaml_fail(ld, at, kp, "give api_key or api_key_env, not both");
+	const char *name = en->api_key_env;
+	if (!env_name_valid(name))
+		return config_yaml_fail(ld, at, kp,
+		                        "expected the name of the environment variable that holds "
+		                        "the key (letters, digits, _), not the key itself");
+	const char *key = config_env_get(ld->envp, name, true);
+	/* Named only when it looks like one: a mixed-case token may be a key. */
+	bool is_shown = strlen(name) <= NAME_MAX_LEN &&
+	                name[strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")] == '\0';
+	if (!key && is_shown)
+		return config_yaml_fail(ld, at, kp, "api_key_env '%s' is not set (or is empty)",
+		                        name);
+	if (!key)
+		return config_yaml_fail(ld, at, kp,
+		                        "the variable api_key_env names is not set (or is empty)");
+	if (!(en->p.api_key = strdup(key)))
+		return brg_fail(ld->err, BRG_E_NOMEM, "out of memory");
+	return BRG_OK;
+}
+
+static enum brg_err parse_provider(struct loader *ld, yaml_node_t *k, yaml_node_t *v)
+{
+	const char *name = (const char *)k->data.scalar.value;
+	char path[128];
+	snprintf(path, sizeof path, "providers.%.64s", name);
+	if (strcmp(name, "local") == 0 || strcmp(name, "inference") == 0)
+		return config_yaml_fail(ld, k, path,
+		                        "'%s' names the embedded engine, choose another", name);
+	if (!name_valid(name))
+		return config_yaml_fail(ld, k, path,
+		                        "'%.64s' is not a provider name, expected 1..%d characters "
+		                        "from a-z 0-9 _ -",
+		                        name, NAME_MAX_LEN);
+	if (v->type != YAML_MAPPING_NODE)
+		return config_yaml_fail(ld, v, path,
+		                        "got %s, expected a mapping with at least base_url",
+		                        config_yaml_kind(v));
+	if (ld->c->n_providers >= MAX_PROVIDERS)
+		return config_yaml_fail(ld, k, path, "too many providers, at most %d",
+		                        MAX_PROVIDERS);
+	struct entry en = {.api_key_env = NULL};
+	provider_defaults(&en.p);
+	en.p.line = (int)k->start_mark.line + 1;
+	enum brg_err e =
+	    config_yaml_fields(ld, v, path, provider_fields, N_OF(provider_fields), &en);
+	if (!e)
+		e = entry_finish(ld, k, v, path, &en);
+	if (!e && provider_append(ld->c, &en.p, name))
+		e = brg_fail(ld->err, BRG_E_NOMEM, "out of memory");
+	provider_free(&en.p);
+	free(en.api_key_env);
+	return e;
+}
+
+static enum brg_err parse_providers(struct loader *ld, yaml_node_t *node)
+{
+	bool is_empty;
+	enum brg_err e =
+	    config_yaml_check_mapping(ld, node, "providers", "provider name", &is_empty);
+	for (yaml_node_pair_t *p = is_empty || e ? NULL : node->data.mapping.pairs.start;
+	     p && !e && p < node->data.mapping.pairs.top; p++)
+		e = parse_provider(ld, yaml_document_get_node(ld->doc, p->key),
+		                   yaml_document_get_node(ld->doc, p->value));
+	return e;
+}
+
+/* Remembers the line of each chain entry, for the checks after the
+ * variables (which may define the providers it names). */
+static enum brg_err note_chain_lines(struct loader *ld, yaml_node_t *fallback)
+{
+	yaml_node_t *chain = config_yaml_get(ld, fallback, "chain");
+	if (!chain)
+		return BRG_OK;
+	free(ld->chain_lines);
+	ld->chain_lines = calloc(ld->c->n_fallback + 1, sizeof *ld->chain_lines);
+	if (!ld->chain_lines)
+		return brg_fail(ld->err, BRG_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < ld->c->n_fallback; i++) {
+		yaml_node_t *it =
+		    yaml_document_get_node(ld->doc, chain->data.sequence.items.start[i]);
+		ld->chain_lines[i] = (int)it->start_mark.line + 1;
+	}
+	return BRG_OK;
+}
+
+static enum brg_err walk_root(struct loader *ld, yaml_node_t *root)
+{
+	bool is_empty;
+	if (root->type != YAML_MAPPING_NODE && !config_yaml_is_null(root))
+		return config_yaml_fail(ld, root, NULL,
+		                        "the top level is %s, expected a mapping with keys "
+		                        "providers, fallback, health, breaker",
+		                        config_yaml_kind(root));
+	enum brg_err e = config_yaml_check_mapping(ld, root, "", "key", &is_empty);
+	for (yaml_node_pair_t *p = is_empty || e ? NULL : root->data.mapping.pairs.start;
+	     p && !e && p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+		const char *key = (const char *)k->data.scalar.value;
+		size_t s = 0;
+		while (s < N_OF(sections) && strcmp(key, sections[s].name) != 0)
+			s++;
+		if (strcmp(key, "providers") == 0)
+			e = parse_providers(ld, v);
+		else if (s < N_OF(sections))
+			e = config_yaml_fields(ld, v, key, sections[s].fields, sections[s].n_fields,
+			                       ld->c);
+		else
+			e = config_yaml_fail(ld, k, key,
+			                     "unknown key, expected one of providers, fallback, "
+			                     "health, breaker");
+		if (!e && s == 0)
+			e = note_chain_lines(ld, v);
+	}
+	return e;
+}
+
+/* ---- the variables ---------------------------------------------------- */
+
+/* Sets 'base' by field 'f' from variable 'var' when it is set. */
+static enum brg_err env_field(char *const *envp, const char *var, const struct field *f, void *base,
+                              struct brg_error *err)
+{
+	const char *v = config_env_get(envp, var, true);
+	char why[BRG_ERR_MSG_MAX - 64];
+	enum brg_err e = v ? config_field_set(f, base, v, false, false, why, sizeof why) : BRG_OK;
+	if (e)
+		return brg_fail(err, e, "%s: %s", var, e == BRG_E_NOMEM ? "out of memory" : why);
+	return BRG_OK;
+}
+
+/* The provider 'name', created with the defaults (and no base_url) when
+ * absent; 'var' is the variable that asks, for the message. */
+static enum brg_err env_provider(struct config *c, const char *name, const char *var,
+                                 struct provider_config **out, struct brg_error *err)
+{
+	*out = (struct provider_config *)config_find_provider(c, name);
+	if (*out)
+		return BRG_OK;
+	if (c->n_providers >= MAX_PROVIDERS)
+		return brg_fail(err, BRG_E_CONFIG, "%s: cannot add provider '%s': at most %d", var,
+		                name, MAX_PROVIDERS);
+	struct provider_config p;
+	provider_defaults(&p);
+	if (provider_append(c, &p, name))
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	*out = &c->providers[c->n_providers - 1];
+	return BRG_OK;
+}
+
+/* A timeout in seconds for both the first byte and the whole answer. */
+static void set_timeouts(struct provider_config *p, int seconds)
+{
+	p->first_byte_timeout_ms = seconds <= 3600 ? seconds * 1000 : 3600000;
+	p->request_timeout_s = seconds;
+}
+
+/* Replaces *dst with src (NULL: out of memory). */
+static enum brg_err replace(char **dst, char *src, struct brg_error *err)
+{
+	if (!src)
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	free(*dst);
+	*dst = src;
+	return BRG_OK;
+}
+
+/* OPENAI_API_BASE, OPENAI_API_KEY (either defines "openai"), OPENAI_TIMEOUT. */
+static enum brg_err env_openai(struct config *c, char *const *envp, struct brg_error *err)
+{
+	const char *key = config_env_get(envp, "OPENAI_API_KEY", true);
+	char *base = NULL;
+	int timeout = 0;
+	struct provider_config *p = (struct provider_config *)config_find_provider(c, "openai");
+	enum brg_err e = env_field(envp, "OPENAI_API_BASE", &url_field, &base, err);
+	if (!e)
+		e = env_field(envp, "OPENAI_TIMEOUT", &seconds_field, &timeout, err);
+	if (!e && !p && (base || key))
+		e = env_provider(c, "openai", base ? "OPENAI_API_BASE" : "OPENAI_API_KEY", &p, err);
+	if (!e && p && base) {
+		e = replace(&p->base_url, base, err);
+		base = NULL;
+	}
+	if (!e && p && !p->base_url)
+		e = replace(&p->base_url, strdup("https://api.openai.com/v1"), err);
+	if (!e && p && key)
+		e = replace(&p->api_key, strdup(key), err);
+	if (!e && p && timeout)
+		set_timeouts(p, timeout);
+	free(base);
+	return e;
+}
+
+/* The local servers INFERENCE_PROVIDER may name; the first speaks Ollama's
+ * API, the others OpenAI's. */
+static const char *const servers[] = {"ollama", "vllm", "llamacpp", "textgen"};
+
+/* Its index in servers[], or N_OF(servers) (also for NULL). */
+static size_t server_index(const char *name)
+{
+	size_t s = 0;
+	while (s < N_OF(servers) && (!name || strcmp(name, servers[s]) != 0))
+		s++;
+	return s;
+}
+
+static bool is_local_server(const char *name)
+{
+	return server_index(name) < N_OF(servers);
+}
+
+/* The first local-server name (ollama, vllm, ...) FALLBACK_CHAIN lists. */
+static size_t chain_server(char *const *envp)
+{
+	const char *chain = config_env_get(envp, "FALLBACK_CHAIN", true);
+	char *copy = chain ? strdup(chain) : NULL, *save = NULL;
+	size_t s = N_OF(servers);
+	for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t && s == N_OF(servers);
+	     t = strtok_r(NULL, ", ", &save))
+		s = server_index(t);
+	free(copy);
+	return s;
+}
+
+/*
+ * LOCAL_INFERENCE_URL (with LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT)
+ * defines the local server INFERENCE_PROVIDER names (ollama, vllm,
+ * llamacpp, textgen) or, when that is another provider, the one
+ * FALLBACK_CHAIN names: the spec's own example is INFERENCE_PROVIDER=openai
+ * with FALLBACK_CHAIN=ollama,openai.
+ */
+static enum brg_err env_local_server(struct config *c, char *const *envp, struct brg_error *err)
+{
+	const char *primary = config_env_get(envp, "INFERENCE_PROVIDER", true);
+	const char *model = config_env_get(envp, "LOCAL_MODEL_NAME", true);
+	char *url = NULL;
+	int timeout = 0;
+	size_t s = server_index(primary);
+	if (s == N_OF(servers))
+		s = chain_server(envp);
+	const char *name = s < N_OF(servers) ? servers[s] : NULL;
+	enum brg_err e = env_field(envp, "LOCAL_INFERENCE_URL", &url_field, &url, err);
+	if (!e)
+		e = env_field(envp, "LOCAL_INFERENCE_TIMEOUT", &seconds_field, &timeout, err);
+	if (!e && primary)
+		e = replace(&c->primary_provider, strdup(primary), err);
+	if (e || !url || s == N_OF(servers)) {
+		free(url);
+		return e;
+	}
+	size_t n = strlen(url);
+	bool is_openai = s > 0, has_v1 = n >= 3 && strcmp(url + n - 3, "/v1") == 0;
+	char *full = NULL;
+	if (is_openai && !has_v1 && asprintf(&full, "%s/v1", url) < 0)
+		full = NULL;
+	struct provider_config *p = NULL;
+	e = is_openai && !has_v1 ? replace(&url, full, err) : BRG_OK;
+	if (!e)
+		e = env_provider(c, name, "INFERENCE_PROVIDER", &p, err);
+	if (!e) {
+		e = replace(&p->base_url, url, err);
+		url = NULL;
+	}
+	if (!e && model && !config_names_has(p->models, p->n_models, model))
+		e = config_names_push(&p->models, &p->n_models, model, err);
+	if (!e) {
+		p->kind = is_openai ? PROVIDER_OPENAI : PROVIDER_OLLAMA;
+		if (timeout)
+			set_timeouts(p, timeout);
+	}
+	free(url);
+	return e;
+}
+
+/* ENABLE_FALLBACK, FALLBACK_CHAIN (replaces the file's), HEALTH_CHECK_*. */
+static enum brg_err env_chain(struct loader *ld, char *const *envp)
+{
+	struct config *c = ld->c;
+	const char *chain = config_env_get(envp, "FALLBACK_CHAIN", true);
+	enum brg_err e = env_field(envp, "ENABLE_FALLBACK", &fallback_fields[0], c, ld->err);
+	if (!e)
+		e = env_field(envp, "HEALTH_CHECK_INTERVAL", &health_fields[0], c, ld->err);
+	if (!e)
+		e = env_field(envp, "HEALTH_CHECK_TIMEOUT", &health_fields[1], c, ld->err);
+	if (e || !chain)
+		return e;
+	config_strs_free(c->fallback_chain, c->n_fallback);
+	c->fallback_chain = NULL;
+	c->n_fallback = 0;
+	free(ld->chain_lines);
+	ld->chain_lines = NULL;
+	char *copy = strdup(chain), *save = NULL;
+	if (!copy)
+		return brg_fail(ld->err, BRG_E_NOMEM, "out of memory");
+	for (char *t = strtok_r(copy, ", \t", &save); t && !e; t = strtok_r(NULL, ", \t", &save))
+		if (config_names_has(c->fallback_chain, c->n_fallback, t))
+			e = brg_fail(ld->err, BRG_E_CONFIG,
+			             "FALLBACK_CHAIN: '%.64s' is listed twice", t);
+		else
+			e = config_names_push(&c->fallback_chain, &c->n_fallback, t, ld->err);
+	free(copy);
+	return e;
+}
+
+/* ---- after both ------------------------------------------------------- */
+
+/* An enabled chain left empty: the primary, the engine, then the rest. */
+static enum brg_err default_chain(struct config *c, struct brg_error *err)
+{
+	const char *first = c->primary_provider ? c->primary_provider : "local";
+	enum brg_err e = config_names_push(&c->fallback_chain, &c->n_fallback, first, err);
+	if (!e && strcmp(first, "local") != 0)
+		e = config_names_push(&c->fallback_chain, &c->n_fallback, "local", err);
+	for (size_t i = 0; !e && i < c->n_providers; i++)
+		if (strcmp(c->providers[i].name, first) != 0)
+			e = config_names_push(&c->fallback_chain, &c->n_fallback,
+			                      c->providers[i].name, err);
+	return e;
+}
+
+static enum brg_err check_names(struct loader *ld)
+{
+	struct config *c = ld->c;
+	char names[BRG_ERR_MSG_MAX / 2];
+	backend_names(c, names, sizeof names);
+	for (size_t i = 0; i < c->n_fallback; i++) {
+		const char *n = c->fallback_chain[i];
+		if (is_backend(c, n))
+			continue;
+		if (ld->chain_lines)
+			return brg_fail(ld->err, BRG_E_CONFIG,
+			                "%s:%d: key 'fallback.chain': '%.64s' names no provider, "
+			                "expected one of %s",
+			                ld->name, ld->chain_lines[i], n, names);
+		return brg_fail(ld->err, BRG_E_CONFIG,
+		                "FALLBACK_CHAIN: '%.64s' names no provider, expected one of %s", n,
+		                names);
+	}
+	const char *p = c->primary_provider;
+	if (p && !is_backend(c, p))
+		return brg_fail(ld->err, BRG_E_CONFIG,
+		                "INFERENCE_PROVIDER: '%.64s' names no provider, expected one of "
+		                "%s%s",
+		                p, names,
+		                strcmp(p, "openai") == 0 ? " (OPENAI_API_KEY or OPENAI_API_BASE "
+		                                           "defines openai)"
+		                : is_local_server(p)     ? " (LOCAL_INFERENCE_URL defines it)"
+		                                         : "");
+	if (c->is_fallback_enabled && c->n_fallback == 0)
+		return default_chain(c, ld->err);
+	return BRG_OK;
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+enum brg_err config_load_providers_string(struct config *c, const char *yaml, size_t len,
+                                          const char *name, char *const *envp,
+                                          struct brg_error *err)
+{
+	struct loader ld = {.name = name ? name : "<string>", .c = c, .err = err, .envp = envp};
+	enum brg_err e = yaml ? config_yaml_parse(&ld, yaml, len, walk_root) : BRG_OK;
+	if (!e)
+		e = env_openai(c, envp, err);
+	if (!e)
+		e = env_local_server(c, envp, err);
+	if (!e)
+		e = env_chain(&ld, envp);
+	if (!e)
+		e = check_names(&ld);
+	free(ld.chain_lines);
+	return e;
 }
 
 enum brg_err config_load_providers(struct config *c, const char *path, char *const *envp,
                                    struct brg_error *err)
 {
-	enum brg_err rc = BRG_OK;
-	if (path)
-		rc = load_file(c, path, envp, err);
-	if (!rc)
-		rc = env_openai(c, envp, err);
-	if (!rc)
-		rc = env_local_server(c, envp, err);
-	if (!rc)
-		rc = env_chain(c, envp, err);
-	if (!rc)
-		rc = check_names(c, err);
-	return rc;
+	if (!path)
+		return config_load_providers_string(c, NULL, 0, NULL, envp, err);
+	char *yaml = NULL;
+	size_t len = 0;
+	enum brg_err e = config_read_file(path, &yaml, &len, err);
+	if (!e)
+		e = config_load_providers_string(c, yaml, len, path, envp, err);
+	free(yaml);
+	return e;
 }
 
 const struct provider_config *config_find_provider(const struct config *c, const char *name)
 {
 	for (size_t i = 0; c && name && i < c->n_providers; i++)
-		if (!strcmp(c->providers[i].name, name))
+		if (strcmp(c->providers[i].name, name) == 0)
 			return &c->providers[i];
 	return NULL;
 }
 
 void config_providers_free(struct config *c)
 {
-	for (size_t i = 0; i < c->n_providers; i++) {
-		struct provider_config *p = &c->providers[i];
-		free(p->name);
-		free(p->base_url);
-		free(p->api_key);
-		config_strs_free(p->headers, p->n_headers);
-		config_strs_free(p->models, p->n_models);
-	}
+	for (size_t i = 0; i < c->n_providers; i++)
+		provider_free(&c->providers[i]);
 	free(c->providers);
 	config_strs_free(c->fallback_chain, c->n_fallback);
 	free(c->primary_provider);
