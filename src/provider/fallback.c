@@ -176,6 +176,9 @@ static void attempt_ended(struct run *r);
 /* Tries member m.  BRG_OK: the attempt runs and owns the run. */
 static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct brg_error *e)
 {
+	/* Each attempt reports its own error: no details left from the last. */
+	brg_error_clear(e);
+	r->tried_mask |= 1u << m;
 	const char *model = model_for(r, m, is_first);
 	if (!model)
 		return brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: no model to fall back to",
@@ -189,7 +192,6 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	snprintf(r->model, sizeof r->model, "%s", model);
 	r->req.model = r->model;
 	r->member = m;
-	r->tried_mask |= 1u << m;
 	r->n_done = 0;
 	memset(r->res, 0, r->n * sizeof *r->res);
 	struct provider p = r->f->members[m].p;
