@@ -20,9 +20,9 @@ const char *orch_mode_name(enum orch_mode m);
 
 struct orch_request {
 	enum orch_mode mode;
-	const char *model;      /* as the client wrote it */
-	const char *task_type;  /* may be NULL */
-	struct gen_request gen; /* gen.model is set for the provider call only */
+	const char *model;         /* as the client wrote it */
+	const char *task_type;     /* may be NULL */
+	struct gen_request gen;    /* gen.model is set for the provider call only */
 	struct fallback *fallback; /* NULL: no chain, no breakers */
 };
 

@@ -641,7 +641,9 @@ static void test_error_json_invalid_utf8_detail_becomes_null(void **state)
 	struct brg_error e;
 	brg_error_clear(&e);
 	brg_fail(&e, BRG_E_MODEL_NOT_FOUND, "model not found");
-	brg_error_detail_str(&e, "model", "ca\xFF" "fe");
+	brg_error_detail_str(&e, "model",
+	                     "ca\xFF"
+	                     "fe");
 	brg_error_detail_str(&e, "cut", "caf\xC3");
 	json_t *o = error_object(&e);
 	assert_string_equal(str_at(o, "code"), "MODEL_NOT_FOUND");
