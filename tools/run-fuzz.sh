@@ -45,8 +45,10 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tools/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # The value of a "// KEY:" line among the first 10 lines of file $1.
+# A key may repeat on several lines (a long source list stays within the
+# 100 columns clang-format allows); the values are joined.
 header_value() {
-	head -n 10 "$1" | sed -n "s|^// $2:[[:space:]]*||p" | head -n 1
+	head -n 10 "$1" | sed -n "s|^// $2:[[:space:]]*||p" | tr '\n' ' '
 }
 
 passed=0 failed=0

@@ -1,5 +1,6 @@
-// sources: src/api/request.c src/route/route.c src/orchestrate/orchestrate.c src/core/*.c
-// libs: -ljansson
+// sources: src/api/request.c src/route/route.c src/orchestrate/*.c
+// sources: src/provider/fallback.c src/core/*.c
+// libs: -ljansson -lpthread
 /*
  * fuzz_chat_request.c — libFuzzer harness for api/request.c: the bytes go
  * to api_parse_chat and api_parse_completion as a request body.
