@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "api/api_int.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/stream.h"
@@ -46,13 +47,6 @@ struct run {
 	bool has_sent_roles;
 	bool has_sent_end;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void make_id(char *out, size_t len, const char *prefix)
 {
@@ -93,7 +87,7 @@ static struct run *run_new(struct api *a, struct http_exchange *x)
 	r->a = a;
 	r->x = x;
 	r->created = (long long)time(NULL);
-	r->deadline_ms = now_ms() + (long long)a->opts.request_timeout_s * 1000;
+	r->deadline_ms = brg_now_ms() + (long long)a->opts.request_timeout_s * 1000;
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_init(&r->text[i], a->opts.max_output_bytes);
 	buf_init(&r->out, SSE_MAX);
@@ -264,7 +258,7 @@ static void run_blocking(struct run *r)
 	struct brg_error e;
 	brg_error_clear(&e);
 	while (!run_all_done(r)) {
-		long long left = r->deadline_ms - now_ms();
+		long long left = r->deadline_ms - brg_now_ms();
 		enum http_wait_result w =
 		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
 		if (w == HTTP_WAIT_GONE) {
@@ -404,7 +398,7 @@ static ssize_t sse_pull(void *ud, char *dst, size_t max)
 		}
 		if (r->has_sent_end)
 			return 0;
-		long long left = r->deadline_ms - now_ms();
+		long long left = r->deadline_ms - brg_now_ms();
 		enum http_wait_result w =
 		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
 		if (w == HTTP_WAIT_GONE) {
@@ -448,7 +442,7 @@ static bool run_streaming(struct run *r)
 	struct brg_error e;
 	brg_error_clear(&e);
 	while (!has_text(r) && !run_all_done(r)) {
-		long long left = r->deadline_ms - now_ms();
+		long long left = r->deadline_ms - brg_now_ms();
 		enum http_wait_result w =
 		    http_wait(r->x, gen_stream_fd(r->s), left > 0 ? (int)left : 0);
 		if (w == HTTP_WAIT_GONE)

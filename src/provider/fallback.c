@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 #define MAX_MEMBERS 16
@@ -79,13 +80,6 @@ struct run {
 	struct brg_error tried; /* details: provider name → its error */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Errors that are the provider's fault, as opposed to the request's. */
 static bool is_fault(enum brg_err e)
 {
@@ -111,8 +105,9 @@ static void record(struct fallback *f, size_t m, const struct brg_error *e)
 	} else {
 		snprintf(mb->last_error, sizeof mb->last_error, "%s", e->message);
 		if (++mb->consecutive_failures >= f->o.breaker_failures &&
-		    mb->open_until_ms <= now_ms()) {
-			mb->open_until_ms = now_ms() + (long long)f->o.breaker_cooldown_s * 1000;
+		    mb->open_until_ms <= brg_now_ms()) {
+			mb->open_until_ms =
+			    brg_now_ms() + (long long)f->o.breaker_cooldown_s * 1000;
 			log_warn("provider %s: circuit open for %d s after %d failures",
 			         mb->p.ops->name, f->o.breaker_cooldown_s,
 			         mb->consecutive_failures);
@@ -124,7 +119,7 @@ static void record(struct fallback *f, size_t m, const struct brg_error *e)
 static bool is_open(struct fallback *f, size_t m)
 {
 	pthread_mutex_lock(&f->mu);
-	bool open = f->members[m].open_until_ms > now_ms();
+	bool open = f->members[m].open_until_ms > brg_now_ms();
 	pthread_mutex_unlock(&f->mu);
 	return open;
 }
@@ -392,7 +387,7 @@ static void *health_main(void *arg)
 
 static const char *state_of(const struct member *mb)
 {
-	if (mb->open_until_ms > now_ms())
+	if (mb->open_until_ms > brg_now_ms())
 		return "open";
 	if (mb->has_check)
 		return mb->is_healthy ? "healthy" : "unhealthy";

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine.h"
 
@@ -62,13 +63,6 @@ static struct local_model *find(struct local_provider *lp, const char *id)
 	return NULL;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Called with the lock held and m->state == LM_LOADING set by the caller;
  * drops the lock while loading. */
 static enum brg_err load_locked(struct local_provider *lp, struct local_model *m,
@@ -86,7 +80,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 	p.max_queue = c->max_queue;
 	p.chat_template = c->chat_template;
 	pthread_mutex_unlock(&lp->mu);
-	long long t0 = now_ms();
+	long long t0 = brg_now_ms();
 	struct engine_model *eng = NULL;
 	struct brg_error local;
 	brg_error_clear(&local);
@@ -107,7 +101,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 		m->eng = eng;
 		m->error[0] = '\0';
 		log_info("model %s loaded in %lld ms (%s, %d slots x %d tokens)", c->id,
-		         now_ms() - t0, c->path, engine_n_slots(eng), engine_n_ctx(eng));
+		         brg_now_ms() - t0, c->path, engine_n_slots(eng), engine_n_ctx(eng));
 	}
 	pthread_cond_broadcast(&lp->cv);
 	return rc;

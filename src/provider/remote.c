@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "provider/sse.h"
@@ -66,13 +67,6 @@ struct remote_provider {
 	bool is_drained;       /* guarded by mu: the thread finished every transfer */
 	struct xfer *active;   /* I/O thread only */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool is_ollama(const struct remote_provider *rp)
 {
@@ -278,7 +272,7 @@ static void detach(struct remote_provider *rp, struct xfer *x)
  * a client's disconnect reaches the upstream. */
 static void check_deadlines(struct remote_provider *rp, bool is_closing)
 {
-	long long now = now_ms();
+	long long now = brg_now_ms();
 	struct xfer *next;
 	for (struct xfer *x = rp->active; x; x = next) {
 		next = x->next;
@@ -325,7 +319,7 @@ static void *io_main(void *arg)
 			in = in->next;
 			x->next = rp->active;
 			rp->active = x;
-			x->started_ms = now_ms();
+			x->started_ms = brg_now_ms();
 			curl_multi_add_handle(rp->multi, x->easy);
 		}
 		int running = 0;
@@ -519,9 +513,9 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	long long t0 = now_ms();
+	long long t0 = brg_now_ms();
 	CURLcode cc = curl_easy_perform(e);
-	*latency_ms = now_ms() - t0;
+	*latency_ms = brg_now_ms() - t0;
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(e);
