@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "http/keys.h"
 #include "provider/fallback.h"
 #include "provider/local.h"
 #include "provider/remote.h"
@@ -49,7 +50,8 @@ static const char usage[] =
     "\n"
     "Environment (override the file): INFERENCE_HOST, INFERENCE_PORT, INFERENCE_MODELS_DIR,\n"
     "  INFERENCE_PRELOAD_MODELS, INFERENCE_LOG_LEVEL, INFERENCE_GPU_LAYERS,\n"
-    "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_MAX_BODY_BYTES;\n"
+    "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_API_KEYS_FILE,\n"
+    "  INFERENCE_MAX_BODY_BYTES;\n"
     "  remote backends: INFERENCE_PROVIDER, OPENAI_API_KEY, OPENAI_API_BASE,\n"
     "  OPENAI_TIMEOUT, LOCAL_INFERENCE_URL, LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT,\n"
     "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT.\n"
@@ -167,6 +169,23 @@ static int check_files(const struct config *cfg, bool is_strict)
 			rc = 2;
 	}
 	return rc;
+}
+
+/* The keys file must give at least one key before anything starts. */
+static int check_keys(const struct config *cfg)
+{
+	if (!cfg->api_keys_file)
+		return 0;
+	struct http_keys *k = NULL;
+	struct brg_error e;
+	brg_error_clear(&e);
+	if (http_keys_open(cfg->api_keys_file, &k, &e)) {
+		fprintf(stderr, "brigade: error: %s\n", e.message);
+		return 2;
+	}
+	log_info("API keys file %s: %zu keys", cfg->api_keys_file, http_keys_count(k));
+	http_keys_free(k);
+	return 0;
 }
 
 static int cmd_models(const struct config *cfg)
@@ -325,6 +344,7 @@ static int serve(struct config *cfg)
 	ho.port = cfg->port;
 	ho.max_body_bytes = cfg->max_body_bytes;
 	ho.api_key = cfg->api_key;
+	ho.api_keys_file = cfg->api_keys_file;
 	size_t n_routes;
 	const struct http_route *routes = api_routes(&n_routes);
 	if (http_server_start(&ho, routes, n_routes, api_on_http_error, &a, &http, &e))
@@ -365,9 +385,10 @@ int main(int argc, char **argv)
 	if (!strcmp(c.command, "models"))
 		rc = cmd_models(cfg);
 	else if (!strcmp(c.command, "verify"))
-		rc = check_files(cfg, true) ? 2 : (printf("configuration ok\n"), 0);
+		rc = check_files(cfg, true) || check_keys(cfg) ? 2
+		                                               : (printf("configuration ok\n"), 0);
 	else
-		rc = check_files(cfg, false) ? 2 : serve(cfg);
+		rc = check_files(cfg, false) || check_keys(cfg) ? 2 : serve(cfg);
 	config_free(cfg);
 	return rc;
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "core/buf.h"
+#include "core/embed.h"
 #include "core/gen.h"
 #include "orchestrate/orchestrate.h"
 
@@ -45,6 +47,27 @@ enum brg_err api_parse_completion(const char *body, size_t len, struct api_reque
                                   struct brg_error *err);
 void api_request_fini(struct api_request *r);
 
+/* A validated /v1/embeddings request.  Strings point into 'root'. */
+struct api_embed_request {
+	json_t *root;
+	const char *model;
+	struct embed_input *inputs;
+	size_t n_inputs;
+	int32_t *tokens; /* every token-array input's ids */
+	bool is_base64;
+	int dimensions; /* 0: the model's own */
+};
+
+/* Errors: BRG_E_BAD_JSON, BRG_E_BAD_REQUEST (detail "param"), BRG_E_NOMEM.
+ * 'out' needs api_embed_request_fini() either way. */
+enum brg_err api_parse_embeddings(const char *body, size_t len, struct api_embed_request *out,
+                                  struct brg_error *err);
+void api_embed_request_fini(struct api_embed_request *r);
+/* Appends OpenAI's embeddings list for 'res' to 'b'.  Errors: BRG_E_TOO_LARGE,
+ * BRG_E_NOMEM. */
+enum brg_err api_embeddings_json(struct buf *b, const char *model, const struct embed_result *res,
+                                 bool is_base64);
+
 /* Replies with the spec's JSON error body (and Retry-After when retriable). */
 void api_reply_error(struct http_exchange *x, const struct brg_error *e);
 /* Replies 'status' with the JSON encoding of 'v' (stolen). */
@@ -55,6 +78,7 @@ json_t *api_error_json(const struct brg_error *e);
 /* Handlers. */
 void api_chat_completions(void *ud, struct http_exchange *x);
 void api_completions(void *ud, struct http_exchange *x);
+void api_embeddings(void *ud, struct http_exchange *x);
 void api_models_list(void *ud, struct http_exchange *x);
 void api_models_get(void *ud, struct http_exchange *x);
 void api_models_load(void *ud, struct http_exchange *x);

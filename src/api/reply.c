@@ -95,6 +95,7 @@ void api_on_http_error(void *ud, struct http_exchange *x, enum brg_err code, con
 static const struct http_route routes[] = {
     {"POST", "/v1/chat/completions", api_chat_completions, 0},
     {"POST", "/v1/completions", api_completions, 0},
+    {"POST", "/v1/embeddings", api_embeddings, 0},
     {"GET", "/v1/models", api_models_list, 0},
     {"POST", "/v1/models/{id}/load", api_models_load, 0},
     {"POST", "/v1/models/{id}/unload", api_models_unload, 0},

@@ -209,6 +209,13 @@ static enum brg_err load(const char *name, const char *yaml, size_t len, char *c
 		goto nomem;
 	free(c->models_dir);
 	c->models_dir = dir;
+	/* So is its keys file. */
+	if (c->api_keys_file) {
+		if (config_path_resolve(base, c->api_keys_file, &dir))
+			goto nomem;
+		free(c->api_keys_file);
+		c->api_keys_file = dir;
+	}
 	if ((e = config_apply_env(c, envp, err)))
 		goto fail;
 	if (resolve_model_paths(c))
@@ -311,6 +318,7 @@ void config_free(struct config *c)
 	free(c->host);
 	free(c->models_dir);
 	free(c->api_key);
+	free(c->api_keys_file);
 	free(c);
 }
 

@@ -17,6 +17,7 @@
  *     max_body_bytes: 4194304
  *     request_timeout: 120       # INFERENCE_REQUEST_TIMEOUT, seconds
  *     api_key: ""                # INFERENCE_API_KEY; empty: no auth
+ *     api_keys_file: keys.txt    # INFERENCE_API_KEYS_FILE; one key per line
  *   preload: [stories260k]       # INFERENCE_PRELOAD_MODELS=a,b
  *   models:
  *     stories260k:
@@ -29,6 +30,7 @@
  *       chat_template: chatml    # optional llama.cpp template name
  *       batch: 512               # optional, tokens per decode step
  *       max_queue: 64            # optional, waiting requests before 503
+ *       pooling: mean            # optional: embeddings from a generative model
  */
 #ifndef BRG_CONFIG_CONFIG_H
 #define BRG_CONFIG_CONFIG_H
@@ -51,8 +53,12 @@ struct model_config {
 	char **roles;       /* default {"primary"} */
 	size_t n_roles;
 	char *chat_template; /* NULL: from the GGUF */
+	int pooling;         /* -1: the GGUF's; else config_pooling_names[pooling] */
 	int line;            /* where it was declared, for messages */
 };
+
+/* "none", "mean", "cls", "last": the values of model_config.pooling. */
+extern const char *const config_pooling_names[4];
 
 enum provider_kind { PROVIDER_OPENAI, PROVIDER_OLLAMA };
 
@@ -81,6 +87,7 @@ struct config {
 	size_t max_body_bytes; /* default 4 MiB */
 	int request_timeout_s; /* default 120 */
 	char *api_key;         /* NULL: no auth */
+	char *api_keys_file;   /* NULL: none; more keys, one per line (http/keys.h) */
 	char **preload;        /* model ids to load at start-up */
 	size_t n_preload;
 	struct model_config *models;

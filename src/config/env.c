@@ -98,6 +98,14 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 		free(c->models_dir);
 		c->models_dir = dir;
 	}
+	v = config_env_get(envp, "INFERENCE_API_KEYS_FILE", false);
+	if (v && *v) {
+		char *path;
+		if (config_path_resolve(NULL, v, &path))
+			return brg_fail(err, BRG_E_NOMEM, "out of memory");
+		free(c->api_keys_file);
+		c->api_keys_file = path;
+	}
 	v = config_env_get(envp, "INFERENCE_GPU_LAYERS", false);
 	if (v && *v) {
 		const struct field *f =

@@ -32,6 +32,7 @@ const struct field config_server_fields[] = {
     {"max_body_bytes", F_SIZE, 1024, 1073741824, CFG(max_body_bytes)},
     {"request_timeout", F_INT, 1, 86400, CFG(request_timeout_s)},
     {"api_key", F_OPT_STR, 0, 0, CFG(api_key)},
+    {"api_keys_file", F_OPT_STR, 0, 0, CFG(api_keys_file)},
 };
 const size_t config_n_server_fields = N_OF(config_server_fields);
 
@@ -45,6 +46,7 @@ const struct field config_model_fields[] = {
     {"chat_template", F_OPT_STR, 0, 0, MODEL(chat_template)},
     {"batch", F_INT, 1, 65536, MODEL(batch)},
     {"max_queue", F_INT, 0, 100000, MODEL(max_queue)},
+    {"pooling", F_POOLING, 0, 0, MODEL(pooling)},
 };
 const size_t config_n_model_fields = N_OF(config_model_fields);
 
@@ -109,6 +111,9 @@ void config_describe(const struct field *f, char *buf, size_t len)
 		break;
 	case F_KIND:
 		snprintf(buf, len, "openai or ollama");
+		break;
+	case F_POOLING:
+		snprintf(buf, len, "one of mean, cls, last, none");
 		break;
 	case F_NAMES:
 		snprintf(buf, len, "a list of distinct non-empty names");
@@ -229,6 +234,8 @@ static enum brg_err set_str(const struct field *f, char *at, const char *text, b
 	return BRG_OK;
 }
 
+const char *const config_pooling_names[4] = {"none", "mean", "cls", "last"};
+
 /* A word among words[0..n) (case-insensitive); its index or -1. */
 static int word_index(const char *s, const char *const *words, int n)
 {
@@ -244,21 +251,28 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 	static const char *const bools[] = {"false", "no", "off", "0", "true", "yes", "on", "1"};
 	static const char *const kinds[] = {"openai", "ollama"};
 	int i = -1;
+	if (f->kind == F_POOLING && is_null) {
+		*(int *)at = -1;
+		return BRG_OK;
+	}
 	if (f->kind == F_LOG_LEVEL)
 		i = is_null ? -1 : log_level_parse(text);
 	else if (f->kind == F_BOOL)
 		i = is_null ? -1 : word_index(text, bools, 8);
+	else if (f->kind == F_POOLING)
+		i = word_index(text, config_pooling_names, 4);
 	else
 		i = is_null ? -1 : word_index(text, kinds, 2);
 	if (i < 0) {
 		snprintf(why, why_len, "'%.64s' is not %s, expected %s", is_null ? "" : text,
 		         f->kind == F_LOG_LEVEL ? "a log level"
 		         : f->kind == F_BOOL    ? "a boolean"
+		         : f->kind == F_POOLING ? "a pooling"
 		                                : "a provider kind",
 		         want);
 		return BRG_E_CONFIG;
 	}
-	if (f->kind == F_LOG_LEVEL)
+	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING)
 		*(int *)at = i;
 	else if (f->kind == F_BOOL)
 		*(bool *)at = i >= 4;
@@ -280,6 +294,7 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
 	case F_LOG_LEVEL:
 	case F_BOOL:
 	case F_KIND:
+	case F_POOLING:
 		return set_word(f, at, text, is_null, want, why, why_len);
 	case F_STR:
 	case F_OPT_STR:

@@ -346,6 +346,7 @@ static void model_defaults(struct model_config *m)
 	m->gpu_layers = 0;
 	m->batch = 512;
 	m->max_queue = 64;
+	m->pooling = -1;
 }
 
 static enum brg_err parse_model(struct loader *ld, yaml_node_t *k, yaml_node_t *v,

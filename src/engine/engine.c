@@ -283,6 +283,7 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 /* Frees what engine_load built; the scheduler thread must not be running. */
 static void release(struct engine_model *m)
 {
+	engine_embed_release(m);
 	if (m->batch.token)
 		llama_batch_free(m->batch);
 	if (m->ctx)
@@ -320,6 +321,9 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 	if (rc)
 		goto fail;
 	rc = create_context(m, p, err);
+	if (rc)
+		goto fail;
+	rc = engine_embed_setup(m, p->pooling, err);
 	if (rc)
 		goto fail;
 	if (!m->batch.token) {

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/embed.h"
 #include "core/err.h"
 #include "core/gen.h"
 
@@ -32,6 +33,7 @@ struct engine_params {
 	int n_batch;               /* max tokens per decode step */
 	int max_queue;             /* jobs waiting for a slot before submit says MODEL_BUSY */
 	const char *chat_template; /* NULL: the GGUF's, else ChatML; or a llama.cpp template name */
+	const char *pooling; /* embeddings: "mean" | "cls" | "last" | "none"; NULL: the GGUF's */
 };
 
 struct engine_params engine_default_params(void);
@@ -98,6 +100,28 @@ enum brg_err engine_chat_render(struct engine_model *m, const struct chat_msg *m
  */
 enum brg_err engine_submit(struct engine_model *m, const char *prompt, const struct gen_params *p,
                            const atomic_bool *cancel, struct sink sink, struct brg_error *err);
+
+/*
+ * The pooling that makes this model's embeddings ("mean", "cls", "last"),
+ * or NULL when it gives none; and the size of its vectors.  Thread-safe.
+ */
+const char *engine_pooling_name(const struct engine_model *m);
+int engine_n_embd(const struct engine_model *m);
+
+/*
+ * Queues one embeddings request: every input is tokenized here (special
+ * tokens added as the vocab wants: BOS, or CLS/SEP for BERT-like models)
+ * and the vectors are computed by the scheduler thread between generation
+ * steps, several inputs per decode, each pooled and L2-normalised.
+ * Errors: BRG_E_BAD_REQUEST (the model gives no embeddings; dimensions
+ * other than its own; an empty input or a token id outside the
+ * vocabulary; detail "param"), BRG_E_CONTEXT_BUDGET (an input longer than
+ * engine_n_ctx), BRG_E_MODEL_BUSY, BRG_E_SHUTTING_DOWN.  On BRG_OK 'sink'
+ * gets exactly one on_done from the scheduler thread; r->cancel is polled
+ * between decodes.  'r' need not outlive the call.
+ */
+enum brg_err engine_embed(struct engine_model *m, const struct embed_request *r,
+                          struct embed_sink sink, struct brg_error *err);
 
 /* Tokens 'text' would take (with BOS); -1 on failure.  Thread-safe. */
 int engine_count_tokens(struct engine_model *m, const char *text);

@@ -8,6 +8,7 @@
  *   template.c  choosing and rendering the chat template
  *   sample.c    one llama_sampler chain per job from its gen_params
  *   sched.c     the scheduler thread: slots, batching, decode, sampling
+ *   embed.c     embeddings: pooling choice, a second context, embed jobs
  *
  * Ownership and threads, once:
  *   - struct engine_model is created by engine_load and freed by engine_free
@@ -64,6 +65,9 @@ struct slot {
 	int i_logits;      /* batch index of its logits this step, -1 none */
 };
 
+/* One queued embeddings request (embed.c). */
+struct embed_job;
+
 struct engine_model {
 	char *id;
 	char *path;
@@ -91,6 +95,17 @@ struct engine_model {
 	pthread_t thread;
 	bool has_thread;
 
+	/* Embeddings (embed.c).  pooling is fixed at load; the embed queue is
+	 * guarded by mu; ectx and ebatch belong to the scheduler thread, which
+	 * creates them on the first embeddings request. */
+	enum llama_pooling_type pooling; /* NONE: the model gives no embeddings */
+	int n_embd;
+	int n_ctx_embd; /* tokens per embeddings decode (and per input) */
+	struct embed_job *e_head, *e_tail;
+	int n_equeued;
+	struct llama_context *ectx;
+	struct llama_batch ebatch;
+
 	/* Scheduler thread only. */
 	struct slot *slots;
 	struct llama_batch batch;
@@ -116,6 +131,19 @@ enum brg_err engine_template_pick(struct engine_model *m, const char *name, stru
  * NULL on out-of-memory.  The caller frees it with llama_sampler_free().
  */
 struct llama_sampler *engine_sampler_new(const struct gen_params *p, int n_vocab);
+
+/*
+ * embed.c: sets m->pooling from 'name' ("mean", "cls", "last", "none") or,
+ * when NULL, from the GGUF's <arch>.pooling_type.  BRG_E_BAD_REQUEST for
+ * an unknown name.
+ */
+enum brg_err engine_embed_setup(struct engine_model *m, const char *name, struct brg_error *err);
+/* embed.c, scheduler thread: one decode for the oldest embeddings job. */
+void engine_embed_step(struct engine_model *m);
+/* embed.c, scheduler thread: ends every queued embeddings job with 'e'. */
+void engine_embed_cancel_all(struct engine_model *m, enum brg_err e);
+/* embed.c: frees the embeddings context (scheduler thread joined). */
+void engine_embed_release(struct engine_model *m);
 
 /* sched.c: the scheduler thread's body; 'arg' is the struct engine_model. */
 void *engine_sched_main(void *arg);

@@ -13,6 +13,9 @@
  *   4. llama_decode, then sample each slot that has logits, push the piece
  *      through the slot's textstream to its sink, and finish the slot on
  *      end-of-generation, a stop string, max tokens or a full context.
+ *   5. When an embeddings job waits, one decode of it on the embeddings
+ *      context (embed.c): embeddings share the model's thread and cores
+ *      with generation, a step each.
  * New jobs join between steps; a finished slot is reused at the next step.
  *
  * Invariants:
@@ -334,6 +337,7 @@ static void cancel_all(struct engine_model *m)
 		finish_queued(q, GEN_FINISH_CANCELLED);
 		q = next;
 	}
+	engine_embed_cancel_all(m, BRG_E_SHUTTING_DOWN);
 }
 
 void *engine_sched_main(void *arg)
@@ -342,8 +346,9 @@ void *engine_sched_main(void *arg)
 	for (;;) {
 		struct job *dropped = NULL;
 		pthread_mutex_lock(&m->mu);
-		while (!m->is_stopping && !m->q_head && atomic_load(&m->n_busy) == 0)
+		while (!m->is_stopping && !m->q_head && !m->e_head && atomic_load(&m->n_busy) == 0)
 			pthread_cond_wait(&m->cv, &m->mu);
+		bool has_embed = m->e_head != NULL;
 		bool is_stopping = m->is_stopping;
 		bool is_draining = m->is_draining;
 		if (!is_stopping && !is_draining)
@@ -363,6 +368,8 @@ void *engine_sched_main(void *arg)
 		}
 		sweep(m);
 		step(m);
+		if (has_embed)
+			engine_embed_step(m);
 	}
 	cancel_all(m);
 	return NULL;

@@ -46,7 +46,10 @@ struct http_opts {
 	int port;              /* 0: pick a free port (see http_server_port) */
 	size_t max_body_bytes; /* larger bodies get 413 */
 	const char *api_key;   /* NULL or "": no auth */
-	int idle_timeout_s;    /* idle keep-alive / slow upload limit */
+	/* NULL: none; else a file of more keys, reread when it changes
+	 * (http/keys.h).  Either the key or any of the file's is accepted. */
+	const char *api_keys_file;
+	int idle_timeout_s; /* idle keep-alive / slow upload limit */
 	int max_connections;
 };
 

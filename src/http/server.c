@@ -21,6 +21,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "http/keys.h"
 
 #define MAX_HEADERS 8
 
@@ -32,6 +33,7 @@ struct http_server {
 	void *ud;
 	size_t max_body_bytes;
 	char *api_key;
+	struct http_keys *keys; /* NULL: no keys file */
 	int port;
 };
 
@@ -232,18 +234,24 @@ static bool route_match(const char *pattern, const char *path, char **param)
 
 static bool is_authorized(const struct http_server *s, const struct http_exchange *x)
 {
-	if (!s->api_key)
+	if (!s->api_key && !s->keys)
 		return true;
 	const char *h = http_header(x, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
 	h += 7;
-	/* Constant-time over the key's length: no early exit on a mismatch. */
-	size_t n = strlen(s->api_key), m = strlen(h);
-	unsigned diff = (unsigned)(n ^ m);
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)s->api_key[i] ^ (unsigned char)(i < m ? h[i] : 0);
-	return diff == 0;
+	bool ok = false;
+	if (s->api_key) {
+		/* Constant-time over the key's length: no early exit on a mismatch. */
+		size_t n = strlen(s->api_key), m = strlen(h);
+		unsigned diff = (unsigned)(n ^ m);
+		for (size_t i = 0; i < n; i++)
+			diff |= (unsigned char)s->api_key[i] ^ (unsigned char)(i < m ? h[i] : 0);
+		ok = diff == 0;
+	}
+	if (s->keys)
+		ok |= http_keys_match(s->keys, h);
+	return ok;
 }
 
 static void dispatch(struct http_exchange *x)
@@ -413,6 +421,11 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
 	                          .max_body_bytes = o->max_body_bytes};
 	if (o->api_key && *o->api_key)
 		s->api_key = strdup(o->api_key);
+	if (o->api_keys_file && (rc = http_keys_open(o->api_keys_file, &s->keys, err))) {
+		free(s->api_key);
+		free(s);
+		return rc;
+	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (ss.ss_family == AF_INET6)
@@ -425,6 +438,7 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_END);
 	if (!s->d) {
 		free(s->api_key);
+		http_keys_free(s->keys);
 		free(s);
 		return brg_fail(err, BRG_E_CONFIG, "cannot listen on %s:%d (port in use?)", o->host,
 		                o->port);
@@ -446,5 +460,6 @@ void http_server_stop(struct http_server *s)
 		return;
 	MHD_stop_daemon(s->d);
 	free(s->api_key);
+	http_keys_free(s->keys);
 	free(s);
 }

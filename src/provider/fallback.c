@@ -209,28 +209,43 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 }
 
 /*
- * Tries the next candidates until one accepts the request.  BRG_OK: an
- * attempt runs.  Otherwise 'e' is the error to report: the last one when
- * it is not worth another provider, else PROVIDER_UNAVAILABLE with every
- * provider's error in its details.
+ * Walks the chain from *cursor, calling try_one(run, m) on each member not
+ * yet in *tried_mask, until one accepts the request (BRG_OK: an attempt
+ * runs).  Otherwise 'e' is the error to report: the last one when it is
+ * not worth another provider, else PROVIDER_UNAVAILABLE with every
+ * provider's error (collected in *tried) in its details.  Shared by
+ * generations and embeddings.
  */
-static enum brg_err try_next(struct run *r, struct brg_error *e)
+static enum brg_err walk_chain(struct fallback *f, int *cursor, unsigned *tried_mask,
+                               struct brg_error *tried,
+                               enum brg_err (*try_one)(void *run, size_t m, struct brg_error *e),
+                               void *run, struct brg_error *e)
 {
-	while (r->cursor >= 0 && (size_t)r->cursor < r->f->n_chain) {
-		size_t m = r->f->order[r->cursor++];
-		if (r->tried_mask & (1u << m))
+	while (*cursor >= 0 && (size_t)*cursor < f->n_chain) {
+		size_t m = f->order[(*cursor)++];
+		if (*tried_mask & (1u << m))
 			continue;
-		enum brg_err rc = try_member(r, m, false, e);
+		enum brg_err rc = try_one(run, m, e);
 		if (rc == BRG_OK)
 			return BRG_OK;
 		if (!is_worth_retry(rc))
 			return rc;
-		note_tried(r, m, e);
+		brg_error_detail_str(tried, f->members[m].p.ops->name, e->message);
 	}
-	*e = r->tried;
+	*e = *tried;
 	brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE,
 	         "every provider failed; details has each one's error");
 	return BRG_E_PROVIDER_UNAVAILABLE;
+}
+
+static enum brg_err try_later_member(void *run, size_t m, struct brg_error *e)
+{
+	return try_member(run, m, false, e);
+}
+
+static enum brg_err try_next(struct run *r, struct brg_error *e)
+{
+	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, try_later_member, r, e);
 }
 
 /* The first error among the attempt's choices, or NULL. */
@@ -337,6 +352,153 @@ enum brg_err fallback_generate(struct fallback *f, struct provider p, const stru
 			return BRG_OK;
 	}
 	run_free(run);
+	return rc;
+}
+
+/* ---- embeddings --------------------------------------------------------- */
+
+/*
+ * An embeddings request's journey down the chain.  Unlike a generation it
+ * falls back only to providers that serve the very same model: vectors
+ * from another model live in another space, and mixing them into one
+ * index would corrupt it silently.  Same threading rules as struct run.
+ */
+struct erun {
+	struct fallback *f;
+	struct embed_request req;
+	struct embed_sink outer;
+	pthread_mutex_t mu;
+	bool is_calling; /* under mu, as in struct run */
+	bool is_ended;
+	struct embed_result res; /* the current attempt's; vecs owned */
+	size_t member;
+	int cursor;
+	unsigned tried_mask;
+	struct brg_error tried;
+};
+
+static void erun_deliver(struct erun *r)
+{
+	r->outer.on_done(r->outer.ud, &r->res);
+	free(r->res.vecs);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+static void erun_attempt_ended(struct erun *r);
+
+static void erun_done(void *ud, struct embed_result *res)
+{
+	struct erun *r = ud;
+	pthread_mutex_lock(&r->mu);
+	r->res = *res;
+	res->vecs = NULL; /* ours now */
+	bool is_deferred = r->is_calling;
+	if (is_deferred)
+		r->is_ended = true;
+	pthread_mutex_unlock(&r->mu);
+	if (!is_deferred)
+		erun_attempt_ended(r);
+}
+
+static enum brg_err erun_try_member(struct erun *r, size_t m, bool is_first, struct brg_error *e)
+{
+	brg_error_clear(e);
+	r->tried_mask |= 1u << m;
+	struct provider p = r->f->members[m].p;
+	if (!p.ops->embed)
+		return brg_fail(e, is_first ? BRG_E_BAD_REQUEST : BRG_E_PROVIDER_UNAVAILABLE,
+		                "provider %s does not serve embeddings", p.ops->name);
+	if (!is_first && !p.ops->has_model(p.impl, r->req.model))
+		return brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE,
+		                "%s does not serve model %s (embeddings fall back to the same "
+		                "model only)",
+		                p.ops->name, r->req.model);
+	if (is_open(r->f, m)) {
+		brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: circuit open after repeated failures",
+		         p.ops->name);
+		brg_error_detail_str(e, "provider", p.ops->name);
+		return BRG_E_PROVIDER_UNAVAILABLE;
+	}
+	r->member = m;
+	pthread_mutex_lock(&r->mu);
+	r->is_calling = true;
+	r->is_ended = false;
+	pthread_mutex_unlock(&r->mu);
+	enum brg_err rc = p.ops->embed(p.impl, &r->req, (struct embed_sink){erun_done, r}, e);
+	pthread_mutex_lock(&r->mu);
+	r->is_calling = false;
+	bool is_ended = r->is_ended;
+	pthread_mutex_unlock(&r->mu);
+	if (rc) {
+		record(r->f, m, e);
+		return rc;
+	}
+	if (is_ended)
+		erun_attempt_ended(r);
+	return BRG_OK;
+}
+
+static enum brg_err erun_try_later_member(void *run, size_t m, struct brg_error *e)
+{
+	return erun_try_member(run, m, false, e);
+}
+
+static enum brg_err erun_try_next(struct erun *r, struct brg_error *e)
+{
+	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, erun_try_later_member, r, e);
+}
+
+static void erun_attempt_ended(struct erun *r)
+{
+	const struct brg_error *e = r->res.error.code ? &r->res.error : NULL;
+	record(r->f, r->member, e);
+	if (!e || !is_worth_retry(e->code) || r->cursor < 0) {
+		erun_deliver(r);
+		return;
+	}
+	brg_error_detail_str(&r->tried, r->f->members[r->member].p.ops->name, e->message);
+	free(r->res.vecs);
+	r->res.vecs = NULL;
+	struct brg_error next;
+	brg_error_clear(&next);
+	if (erun_try_next(r, &next) == BRG_OK)
+		return;
+	r->res.error = next;
+	erun_deliver(r);
+}
+
+enum brg_err fallback_embed(struct fallback *f, struct provider p, const struct embed_request *r,
+                            struct embed_sink sink, struct brg_error *err)
+{
+	int m = f ? find(f, p) : -1;
+	if (m < 0) {
+		if (!p.ops->embed)
+			return brg_fail(err, BRG_E_BAD_REQUEST,
+			                "provider %s does not serve embeddings", p.ops->name);
+		return p.ops->embed(p.impl, r, sink, err);
+	}
+	struct erun *run = calloc(1, sizeof *run);
+	if (!run)
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	pthread_mutex_init(&run->mu, NULL);
+	run->f = f;
+	run->req = *r;
+	run->outer = sink;
+	brg_error_clear(&run->tried);
+	bool is_chained = f->o.is_enabled && f->members[m].chain_position >= 0;
+	run->cursor = is_chained ? 0 : -1;
+	enum brg_err rc = erun_try_member(run, (size_t)m, true, err);
+	if (rc == BRG_OK)
+		return BRG_OK;
+	if (is_chained && is_worth_retry(rc)) {
+		brg_error_detail_str(&run->tried, p.ops->name, err->message);
+		rc = erun_try_next(run, err);
+		if (rc == BRG_OK)
+			return BRG_OK;
+	}
+	pthread_mutex_destroy(&run->mu);
+	free(run);
 	return rc;
 }
 

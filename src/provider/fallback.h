@@ -61,6 +61,15 @@ enum brg_err fallback_start(struct fallback *f, struct brg_error *err);
 enum brg_err fallback_generate(struct fallback *f, struct provider p, const struct gen_request *r,
                                struct sink *sinks, struct brg_error *err);
 
+/*
+ * The same for embeddings (provider_ops.embed's contract), except that a
+ * fallback goes only to providers that serve the same model id: vectors of
+ * different models are not comparable.  BRG_E_BAD_REQUEST when the routed
+ * provider has no embeddings.
+ */
+enum brg_err fallback_embed(struct fallback *f, struct provider p, const struct embed_request *r,
+                            struct embed_sink sink, struct brg_error *err);
+
 struct provider_health {
 	const char *name;
 	const char *state; /* "healthy", "unhealthy", "open" (breaker), "unknown" */

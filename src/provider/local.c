@@ -79,6 +79,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 	p.n_batch = c->batch;
 	p.max_queue = c->max_queue;
 	p.chat_template = c->chat_template;
+	p.pooling = c->pooling >= 0 ? config_pooling_names[c->pooling] : NULL;
 	pthread_mutex_unlock(&lp->mu);
 	long long t0 = brg_now_ms();
 	struct engine_model *eng = NULL;
@@ -229,6 +230,48 @@ static enum brg_err lp_generate(void *impl, const struct gen_request *r, struct 
 	return rc;
 }
 
+/* One embeddings request: forwards to the caller's sink, then drops the
+ * model reference. */
+struct embed_job {
+	struct embed_sink inner;
+	struct local_provider *lp;
+	struct local_model *m;
+};
+
+static void embed_done(void *ud, struct embed_result *res)
+{
+	struct embed_job *j = ud;
+	j->inner.on_done(j->inner.ud, res);
+	release(j->lp, j->m, 1);
+	free(j);
+}
+
+static enum brg_err lp_embed(void *impl, const struct embed_request *r, struct embed_sink sink,
+                             struct brg_error *err)
+{
+	struct local_provider *lp = impl;
+	pthread_mutex_lock(&lp->mu);
+	struct local_model *m = find(lp, r->model);
+	enum brg_err rc =
+	    m ? acquire_locked(lp, m, 1, err)
+	      : brg_fail(err, BRG_E_MODEL_NOT_FOUND, "model '%s' not found", r->model);
+	pthread_mutex_unlock(&lp->mu);
+	if (rc)
+		return rc;
+	struct embed_job *j = malloc(sizeof *j);
+	if (!j) {
+		release(lp, m, 1);
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	}
+	*j = (struct embed_job){sink, lp, m};
+	rc = engine_embed(m->eng, r, (struct embed_sink){embed_done, j}, err);
+	if (rc) {
+		free(j);
+		release(lp, m, 1);
+	}
+	return rc;
+}
+
 static bool lp_has_model(void *impl, const char *id)
 {
 	struct local_provider *lp = impl;
@@ -348,6 +391,7 @@ static const struct provider_ops local_ops = {
     .name = "local",
     .has_model = lp_has_model,
     .generate = lp_generate,
+    .embed = lp_embed,
     .each_model = lp_each_model,
     .model = lp_model,
     .load = lp_load,

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/embed.h"
 #include "core/err.h"
 #include "core/gen.h"
 
@@ -45,6 +46,16 @@ struct provider_ops {
 	 */
 	enum brg_err (*generate)(void *impl, const struct gen_request *r, struct sink *sinks,
 	                         struct brg_error *err);
+	/*
+	 * Computes one vector per input.  Same contract as generate: on BRG_OK
+	 * sink.on_done is called exactly once (res->error says whether it
+	 * worked); on an error return never.  NULL: this provider has no
+	 * embeddings at all.  Errors before any work: BRG_E_BAD_REQUEST (the
+	 * model does not produce embeddings, an input it cannot take),
+	 * BRG_E_CONTEXT_BUDGET (an input longer than the model's context).
+	 */
+	enum brg_err (*embed)(void *impl, const struct embed_request *r, struct embed_sink sink,
+	                      struct brg_error *err);
 	void (*each_model)(void *impl, model_info_fn fn, void *ud);
 	/* Info for one model; false when unknown. */
 	bool (*model)(void *impl, const char *id, model_info_fn fn, void *ud);

@@ -9,7 +9,7 @@ import OpenAI from 'openai';
 export const MODELS_DIR = process.env.BRIGADE_MODELS_DIR;
 const BIN = process.env.BRIGADE_BIN;
 
-// models: [{id, file, slots, context_length, roles, chat_template}]
+// models: [{id, file, slots, context_length, roles, chat_template, pooling}]
 export function writeConfig({ models = [], preload, server = {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'brigade-it-'));
   const lines = ['server:', `  host: 127.0.0.1`, `  port: 0`, `  models_dir: ${MODELS_DIR}`];
@@ -24,6 +24,7 @@ export function writeConfig({ models = [], preload, server = {} }) {
     lines.push(`    slots: ${m.slots ?? 1}`);
     lines.push(`    roles: [${(m.roles ?? ['primary']).join(', ')}]`);
     if (m.chat_template) lines.push(`    chat_template: ${m.chat_template}`);
+    if (m.pooling) lines.push(`    pooling: ${m.pooling}`);
   }
   const path = join(dir, 'models.yaml');
   writeFileSync(path, lines.join('\n') + '\n');

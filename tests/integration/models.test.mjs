@@ -1,6 +1,7 @@
 // /v1/models, load/unload and the health checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,49 @@ test('an API key, when configured, guards /v1 but not /health', async (t) => {
   specError(assert, await raw(srv, 'GET', '/v1/models'), 401, 'UNAUTHORIZED');
   specError(assert, await raw(srv, 'GET', '/v1/models', undefined, { authorization: 'Bearer wrong' }), 401, 'UNAUTHORIZED');
   assert.equal((await raw(srv, 'GET', '/health')).status, 200);
+});
+
+test('a keys file: each key works through the SDK, rotation needs no restart', async (t) => {
+  const { mkdtempSync, writeFileSync, renameSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/brigade-keys-`);
+  const file = `${dir}/keys`;
+  writeFileSync(file, '# team keys\nalpha-key-1\n\n  beta-key-2  \n', { mode: 0o600 });
+  const srv = await startServer({ models: [{ id: 'stories' }], env: { INFERENCE_API_KEYS_FILE: file, INFERENCE_API_KEY: 'main-key' }, apiKey: 'alpha-key-1' });
+  t.after(() => srv.stop());
+  const as = (key) => new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: key, maxRetries: 0 });
+  for (const key of ['alpha-key-1', 'beta-key-2', 'main-key']) assert.equal((await as(key).models.list()).data.length, 1, key);
+  for (const key of ['gamma', 'alpha-key-', 'alpha-key-1x', '# team keys']) {
+    await assert.rejects(as(key).models.list(), (e) => e.status === 401, key);
+  }
+  // Rotate: beta out, gamma in, written atomically the way deploy tools do.
+  writeFileSync(`${dir}/keys.new`, 'alpha-key-1\ngamma-key-3\n', { mode: 0o600 });
+  renameSync(`${dir}/keys.new`, file);
+  await new Promise((r) => setTimeout(r, 1100)); // the file is looked at once a second
+  await as('alpha-key-1').models.list(); // this request notices the change
+  assert.equal((await as('gamma-key-3').models.list()).data.length, 1);
+  await assert.rejects(as('beta-key-2').models.list(), (e) => e.status === 401);
+  // A broken file keeps the last good keys rather than locking everyone out.
+  writeFileSync(`${dir}/keys.new`, 'has a space\n', { mode: 0o600 });
+  renameSync(`${dir}/keys.new`, file);
+  await new Promise((r) => setTimeout(r, 1100));
+  await as('alpha-key-1').models.list();
+  assert.equal((await as('gamma-key-3').models.list()).data.length, 1);
+  assert.equal((await raw(srv, 'GET', '/health')).status, 200);
+});
+
+test('a keys file that is missing or empty stops start-up with its name', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/brigade-keys-`);
+  writeFileSync(`${dir}/empty`, '# nothing here\n');
+  for (const [file, why] of [[`${dir}/absent`, /No such file/], [`${dir}/empty`, /has no key/]]) {
+    await assert.rejects(startServer({ models: [{ id: 'stories' }], env: { INFERENCE_API_KEYS_FILE: file } }), (e) => {
+      assert.match(e.message, why);
+      assert.ok(e.message.includes(file), e.message);
+      return true;
+    });
+  }
 });
 
 test('a model object says when its file was made', async (t) => {

@@ -376,6 +376,30 @@ static void test_relative_models_dir_resolves_against_file_dir(void **state)
 	rmdir(dir);
 }
 
+static void test_pooling_and_keys_file(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("server:\n"
+	                           "  api_keys_file: keys.txt\n"
+	                           "models:\n"
+	                           "  a: {file: a.gguf, pooling: mean}\n"
+	                           "  b: {file: b.gguf, pooling: LAST}\n"
+	                           "  c: {file: c.gguf}\n",
+	                           no_env);
+	assert_string_equal(config_pooling_names[c->models[0].pooling], "mean");
+	assert_string_equal(config_pooling_names[c->models[1].pooling], "last");
+	assert_int_equal(c->models[2].pooling, -1); /* the GGUF's own */
+	/* Relative to the file's folder, like models_dir. */
+	assert_string_equal(c->api_keys_file, "/tmp/keys.txt");
+	config_free(c);
+	char *env[] = {"INFERENCE_API_KEYS_FILE=/etc/brigade/keys", NULL};
+	c = load_ok("models: {}\n", env);
+	assert_string_equal(c->api_keys_file, "/etc/brigade/keys");
+	config_free(c);
+	load_fails("models:\n  a:\n    file: a.gguf\n    pooling: max\n", no_env, 4,
+	           "models.a.pooling", "one of mean, cls, last, none");
+}
+
 static void test_config_find_model_finds_by_id(void **state)
 {
 	struct config *c = load_ok(full_yaml, no_env);
@@ -806,6 +830,7 @@ int main(void)
 	    cmocka_unit_test(test_env_gpu_layers_applies_to_all_models),
 	    cmocka_unit_test(test_env_invalid_value_names_the_variable),
 	    cmocka_unit_test(test_relative_models_dir_resolves_against_file_dir),
+	    cmocka_unit_test(test_pooling_and_keys_file),
 	    cmocka_unit_test(test_config_find_model_finds_by_id),
 	    cmocka_unit_test(test_missing_file_cannot_be_read),
 	    cmocka_unit_test(test_empty_file_gives_defaults),
