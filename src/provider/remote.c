@@ -13,11 +13,15 @@
  * An OpenAI-compatible upstream carries all n choices in one request (the
  * chunks say which choice they belong to); Ollama has no 'n', so each
  * choice is its own request with seed + i.
+ *
+ * Embeddings (remote_embed.c) ride the same thread and loop: the loop
+ * knows only struct xfer (remote_int.h) and ends each transfer through its
+ * ops, so this file holds the loop, the common transfer set-up and error
+ * mapping, and the streamed generations.
  */
 #include "provider/remote.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,58 +30,51 @@
 #include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "provider/remote_int.h"
 #include "provider/sse.h"
 #include "provider/wire.h"
 
-#define POLL_ACTIVE_MS  20
-#define MAX_EVENT_BYTES ((size_t)1 << 20)
-#define MAX_ERROR_BODY  ((size_t)64 << 10)
+#define POLL_ACTIVE_MS    20
+#define MAX_EVENT_BYTES   ((size_t)1 << 20)
+#define MAX_RETRY_AFTER_S 3600
 
-struct xfer {
-	struct remote_provider *rp;
-	struct xfer *next;
-	CURL *easy;
-	struct curl_slist *headers;
+/* A streamed generation: one request carrying 'n' choices. */
+struct gen_xfer {
+	struct xfer x;
 	char *body;
 	struct sse_parser *parser;
-	const atomic_bool *cancel;
 	size_t n; /* choices in this transfer */
 	struct sink *sinks;
 	struct gen_result *res;
 	bool *is_finished;
-	bool is_cancelled;
 	bool has_usage;
-	bool has_failed;
-	struct brg_error failure; /* valid when has_failed */
-	long status;
-	bool has_first_byte;
-	long long started_ms;
-	struct buf err_body;
 };
 
-struct remote_provider {
-	const struct provider_config *cfg;
-	struct provider_ops ops;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	CURLM *multi;
-	struct xfer *incoming; /* guarded by mu */
-	bool is_closing;       /* guarded by mu */
-	bool is_drained;       /* guarded by mu: the thread finished every transfer */
-	struct xfer *active;   /* I/O thread only */
-};
+static struct gen_xfer *gen_of(struct xfer *x)
+{
+	return (struct gen_xfer *)((char *)x - offsetof(struct gen_xfer, x));
+}
 
-static bool is_ollama(const struct remote_provider *rp)
+bool remote_is_ollama(const struct remote_provider *rp)
 {
 	return rp->cfg->kind == PROVIDER_OLLAMA;
 }
 
-/* Records the transfer's failure; the first one wins. */
-static void fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* base_url for messages and logs: without any "user:password@", which
+ * would be a credential. */
+static void url_for_humans(const char *url, char *out, size_t len)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	const char *at = strchr(host, '@');
+	const char *slash = strchr(host, '/');
+	if (at && (!slash || at < slash))
+		snprintf(out, len, "%.*s%s", (int)(host - url), url, at + 1);
+	else
+		snprintf(out, len, "%s", url);
+}
 
-static void fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
+void remote_xfer_fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
 {
 	if (x->has_failed)
 		return;
@@ -95,103 +92,89 @@ static void fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
 		brg_error_detail_int(&x->failure, "upstream_status", x->status);
 }
 
-/* Hands one decoded event to the sinks.  Returns nonzero to stop. */
-static int deliver(struct xfer *x, const struct wire_delta *d)
+/* ---- the common transfer ------------------------------------------------ */
+
+static struct curl_slist *make_headers(const struct remote_provider *rp, const char *accept)
 {
-	if (d->is_error) {
-		fail(x, BRG_E_UPSTREAM, "upstream error: %s", d->error);
-		return 1;
+	const struct provider_config *c = rp->cfg;
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	char line[128];
+	snprintf(line, sizeof line, "Accept: %s", accept);
+	h = curl_slist_append(h, line);
+	/* "Expect: 100-continue" would cost a round trip on every request. */
+	h = curl_slist_append(h, "Expect:");
+	if (c->api_key) {
+		char auth[1024];
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->api_key);
+		h = curl_slist_append(h, auth);
 	}
-	if (d->has_usage) {
-		x->has_usage = true;
-		x->res[0].n_prompt = d->n_prompt;
-		x->res[0].n_completion = d->n_completion;
-	}
-	if (d->index < 0 || (size_t)d->index >= x->n)
-		return 0;
-	size_t i = (size_t)d->index;
-	if (d->text && d->text_len) {
-		if (!x->has_usage)
-			x->res[i].n_completion++; /* an estimate until usage arrives */
-		if (x->sinks[i].on_piece(x->sinks[i].ud, d->text, d->text_len)) {
-			x->is_cancelled = true;
-			return 1;
-		}
-	}
-	if (d->has_finish) {
-		x->res[i].finish = d->finish;
-		x->is_finished[i] = true;
-	}
-	return 0;
+	for (size_t i = 0; i < c->n_headers; i++)
+		h = curl_slist_append(h, c->headers[i]);
+	return h;
 }
 
-static int on_event(void *ud, const char *data, size_t len)
+enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
+                              const struct xfer_ops *ops, const atomic_bool *cancel,
+                              const char *accept, curl_write_callback write)
 {
-	struct xfer *x = ud;
-	struct wire_delta d;
-	void *holder = NULL;
-	if (is_ollama(x->rp)) {
-		enum brg_err rc = wire_decode_ollama(data, len, &d, &holder);
-		int stop = rc ? 1 : deliver(x, &d);
-		if (rc)
-			fail(x, BRG_E_UPSTREAM, "malformed event from upstream: %s", d.error);
-		wire_holder_free(holder);
-		return stop;
-	}
-	size_t n_choices = 0;
-	for (size_t k = 0; k == 0 || k < n_choices; k++) {
-		enum brg_err rc = wire_decode_openai(data, len, k, &n_choices, &d, &holder);
-		int stop = rc ? 1 : deliver(x, &d);
-		if (rc)
-			fail(x, BRG_E_UPSTREAM, "malformed event from upstream: %s", d.error);
-		wire_holder_free(holder);
-		holder = NULL;
-		if (stop)
-			return 1;
-	}
-	return 0;
+	x->ops = ops;
+	x->rp = rp;
+	x->cancel = cancel;
+	buf_init(&x->err_body, REMOTE_MAX_ERROR_BODY);
+	x->easy = curl_easy_init();
+	x->headers = make_headers(rp, accept);
+	if (!x->easy || !x->headers)
+		return BRG_E_NOMEM;
+	CURL *e = x->easy;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)rp->cfg->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)rp->cfg->request_timeout_s);
+	return BRG_OK;
 }
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+void remote_xfer_request(struct xfer *x, const char *path, const char *body)
 {
-	struct xfer *x = ud;
-	size_t n = size * nmemb;
-	x->has_first_byte = true;
-	if (!x->status)
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-	if (x->status >= 400) {
-		/* Keep the start of an error body for its message; drop the rest. */
-		size_t room = MAX_ERROR_BODY - x->err_body.len;
-		if (buf_append(&x->err_body, p, n < room ? n : room))
-			log_debug("%s: error body cut", x->rp->cfg->name);
-		return n;
-	}
-	enum brg_err rc = sse_parser_feed(x->parser, p, n, on_event, x);
-	if (rc == BRG_E_TOO_LARGE)
-		fail(x, BRG_E_UPSTREAM, "an upstream event exceeds %zu bytes", MAX_EVENT_BYTES);
-	else if (rc && rc != BRG_E_CANCELLED)
-		fail(x, BRG_E_UPSTREAM, "cannot read the upstream stream");
-	return rc ? 0 : n; /* 0 aborts the transfer */
+	char url[2048];
+	snprintf(url, sizeof url, "%s%s", x->rp->cfg->base_url, path);
+	curl_easy_setopt(x->easy, CURLOPT_URL, url);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body);
 }
 
-static void xfer_free(struct xfer *x)
+void remote_xfer_fini(struct xfer *x)
 {
-	if (!x)
-		return;
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
-	free(x->body);
-	sse_parser_free(x->parser);
 	buf_fini(&x->err_body);
-	free(x->sinks);
-	free(x->res);
-	free(x->is_finished);
-	free(x);
+}
+
+bool remote_xfer_error_body(struct xfer *x, const char *p, size_t n)
+{
+	x->has_first_byte = true;
+	if (remote_xfer_status(x) < 400)
+		return false;
+	/* Keep the start of an error body for its message; drop the rest. */
+	size_t room = REMOTE_MAX_ERROR_BODY - x->err_body.len;
+	if (buf_append(&x->err_body, p, n < room ? n : room))
+		log_debug("%s: error body cut", x->rp->cfg->name);
+	return true;
+}
+
+long remote_xfer_status(struct xfer *x)
+{
+	if (!x->status)
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	return x->status;
 }
 
 /* The upstream's own message from an error body, if it has one. */
-static void upstream_message(struct xfer *x, char *out, size_t len)
+static void upstream_message(const struct xfer *x, char *out, size_t len)
 {
 	struct wire_delta d;
 	void *holder = NULL;
@@ -204,58 +187,40 @@ static void upstream_message(struct xfer *x, char *out, size_t len)
 	wire_holder_free(holder);
 }
 
-/* An HTTP error status from upstream, in our error table's terms. */
-static void fail_status(struct xfer *x)
+void remote_xfer_fail_status(struct xfer *x, enum brg_err not_found, const char *what)
 {
 	char msg[256];
 	upstream_message(x, msg, sizeof msg);
-	long s = x->status;
+	long s = remote_xfer_status(x);
 	enum brg_err code = s == 429               ? BRG_E_RATE_LIMITED
 	                    : s == 401 || s == 403 ? BRG_E_UPSTREAM_AUTH
-	                    : s == 404             ? BRG_E_MODEL_NOT_FOUND
+	                    : s == 404             ? not_found
 	                    : s == 408 || s == 504 ? BRG_E_UPSTREAM_TIMEOUT
 	                    : s >= 400 && s < 500  ? BRG_E_BAD_REQUEST
 	                                           : BRG_E_UPSTREAM;
-	fail(x, code, "upstream answered HTTP %ld: %s", s, msg);
+	if (s == 404 && what)
+		remote_xfer_fail(x, code, "%s (HTTP 404): %s", what, msg);
+	else
+		remote_xfer_fail(x, code, "upstream answered HTTP %ld: %s", s, msg);
+	/* Pass the upstream's Retry-After on to our client (seconds only;
+	 * libcurl reads both forms of the header). */
+	curl_off_t secs = 0;
+	if (brg_err_is_retriable(code) &&
+	    curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &secs) == CURLE_OK && secs > 0)
+		x->failure.retry_after_ms =
+		    (int)(secs < MAX_RETRY_AFTER_S ? secs : MAX_RETRY_AFTER_S) * 1000;
 }
 
-static void fail_curl(struct xfer *x, CURLcode cc)
+void remote_xfer_fail_curl(struct xfer *x, CURLcode cc)
 {
 	enum brg_err code =
 	    cc == CURLE_OPERATION_TIMEDOUT ? BRG_E_UPSTREAM_TIMEOUT : BRG_E_UPSTREAM;
-	fail(x, code, "%s (%s)", curl_easy_strerror(cc), x->rp->cfg->base_url);
+	char url[1024];
+	url_for_humans(x->rp->cfg->base_url, url, sizeof url);
+	remote_xfer_fail(x, code, "%s (%s)", curl_easy_strerror(cc), url);
 }
 
-/* Ends the transfer: every choice gets its on_done, then it is freed. */
-static void xfer_end(struct xfer *x, CURLcode cc)
-{
-	bool is_cut = false;
-	if (!x->is_cancelled && !x->has_failed) {
-		if (x->status >= 400)
-			fail_status(x);
-		else if (cc != CURLE_OK)
-			fail_curl(x, cc);
-		else if (sse_parser_finish(x->parser, on_event, x) != BRG_OK)
-			fail(x, BRG_E_UPSTREAM, "the upstream stream ended mid-event");
-	}
-	for (size_t i = 0; i < x->n; i++)
-		is_cut |= !x->is_finished[i];
-	if (!x->is_cancelled && !x->has_failed && is_cut)
-		fail(x, BRG_E_UPSTREAM, "the upstream stream ended before the answer was complete");
-	for (size_t i = 0; i < x->n; i++) {
-		struct gen_result *r = &x->res[i];
-		if (x->is_cancelled) {
-			r->finish = GEN_FINISH_CANCELLED;
-		} else if (x->has_failed) {
-			r->finish = GEN_FINISH_ERROR;
-			r->error = x->failure;
-		}
-		x->sinks[i].on_done(x->sinks[i].ud, r);
-	}
-	if (x->has_failed)
-		log_warn("%s", x->failure.message);
-	xfer_free(x);
-}
+/* ---- the I/O loop -------------------------------------------------------- */
 
 static void detach(struct remote_provider *rp, struct xfer *x)
 {
@@ -265,6 +230,18 @@ static void detach(struct remote_provider *rp, struct xfer *x)
 			break;
 		}
 	curl_multi_remove_handle(rp->multi, x->easy);
+}
+
+void remote_xfer_start(struct xfer *x)
+{
+	struct remote_provider *rp = x->rp;
+	x->status = 0;
+	x->has_first_byte = false;
+	buf_reset(&x->err_body);
+	x->started_ms = brg_now_ms();
+	x->next = rp->active;
+	rp->active = x;
+	curl_multi_add_handle(rp->multi, x->easy);
 }
 
 /* Cancelled or past the first-byte deadline: end it now.  Removing the
@@ -278,15 +255,18 @@ static void check_deadlines(struct remote_provider *rp, bool is_closing)
 		next = x->next;
 		bool is_late =
 		    !x->has_first_byte && now - x->started_ms > rp->cfg->first_byte_timeout_ms;
-		if (!is_closing && !is_late && !(x->cancel && atomic_load(x->cancel)))
+		bool is_cancel = x->cancel && atomic_load(x->cancel);
+		if (!is_closing && !is_late && !is_cancel)
 			continue;
-		if (is_late && !is_closing)
-			fail(x, BRG_E_UPSTREAM_TIMEOUT, "no answer within %d ms",
-			     rp->cfg->first_byte_timeout_ms);
-		else
+		if (is_late && !is_closing) {
+			remote_xfer_fail(x, BRG_E_UPSTREAM_TIMEOUT, "no answer within %d ms",
+			                 rp->cfg->first_byte_timeout_ms);
+		} else {
 			x->is_cancelled = true;
+			x->is_closing = !is_cancel;
+		}
 		detach(rp, x);
-		xfer_end(x, CURLE_OK);
+		x->ops->end(x, CURLE_OK);
 	}
 }
 
@@ -301,7 +281,7 @@ static void reap(struct remote_provider *rp)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		CURLcode cc = msg->data.result;
 		detach(rp, x);
-		xfer_end(x, cc);
+		x->ops->end(x, cc);
 	}
 }
 
@@ -317,10 +297,7 @@ static void *io_main(void *arg)
 		while (in) {
 			struct xfer *x = in;
 			in = in->next;
-			x->next = rp->active;
-			rp->active = x;
-			x->started_ms = brg_now_ms();
-			curl_multi_add_handle(rp->multi, x->easy);
+			remote_xfer_start(x);
 		}
 		int running = 0;
 		curl_multi_perform(rp->multi, &running);
@@ -337,68 +314,7 @@ static void *io_main(void *arg)
 	return NULL;
 }
 
-static struct curl_slist *make_headers(const struct remote_provider *rp)
-{
-	const struct provider_config *c = rp->cfg;
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	h = curl_slist_append(h, is_ollama(rp) ? "Accept: application/x-ndjson"
-	                                       : "Accept: text/event-stream");
-	/* "Expect: 100-continue" would cost a round trip on every request. */
-	h = curl_slist_append(h, "Expect:");
-	if (c->api_key) {
-		char auth[1024];
-		snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->api_key);
-		h = curl_slist_append(h, auth);
-	}
-	for (size_t i = 0; i < c->n_headers; i++)
-		h = curl_slist_append(h, c->headers[i]);
-	return h;
-}
-
-static struct xfer *xfer_new(struct remote_provider *rp, const struct gen_request *r,
-                             const char *body_json, struct sink *sinks, size_t n)
-{
-	struct xfer *x = calloc(1, sizeof *x);
-	if (!x)
-		return NULL;
-	x->rp = rp;
-	x->n = n;
-	x->cancel = r->cancel;
-	x->body = strdup(body_json);
-	x->sinks = malloc(n * sizeof *x->sinks);
-	x->res = calloc(n, sizeof *x->res);
-	x->is_finished = calloc(n, sizeof *x->is_finished);
-	x->parser = sse_parser_new(MAX_EVENT_BYTES, is_ollama(rp));
-	x->easy = curl_easy_init();
-	x->headers = make_headers(rp);
-	buf_init(&x->err_body, MAX_ERROR_BODY);
-	if (!x->body || !x->sinks || !x->res || !x->is_finished || !x->parser || !x->easy ||
-	    !x->headers) {
-		xfer_free(x);
-		return NULL;
-	}
-	memcpy(x->sinks, sinks, n * sizeof *sinks);
-	char url[2048];
-	const char *path = is_ollama(rp) ? (r->msgs ? "/api/chat" : "/api/generate")
-	                                 : (r->msgs ? "/chat/completions" : "/completions");
-	snprintf(url, sizeof url, "%s%s", rp->cfg->base_url, path);
-	CURL *e = x->easy;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)rp->cfg->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)rp->cfg->request_timeout_s);
-	return x;
-}
-
-/* Queues built transfers, or frees them all when the provider is closing. */
-static enum brg_err submit(struct remote_provider *rp, struct xfer **xs, size_t n,
+enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t n,
                            struct brg_error *err)
 {
 	pthread_mutex_lock(&rp->mu);
@@ -410,11 +326,163 @@ static enum brg_err submit(struct remote_provider *rp, struct xfer **xs, size_t 
 	pthread_mutex_unlock(&rp->mu);
 	if (is_closing) {
 		for (size_t i = 0; i < n; i++)
-			xfer_free(xs[i]);
+			xs[i]->ops->free(xs[i]);
 		return brg_fail(err, BRG_E_SHUTTING_DOWN, "server is shutting down");
 	}
 	curl_multi_wakeup(rp->multi);
 	return BRG_OK;
+}
+
+/* ---- streamed generations ------------------------------------------------ */
+
+/* Hands one decoded event to the sinks.  Returns nonzero to stop. */
+static int deliver(struct gen_xfer *g, const struct wire_delta *d)
+{
+	if (d->is_error) {
+		remote_xfer_fail(&g->x, BRG_E_UPSTREAM, "upstream error: %s", d->error);
+		return 1;
+	}
+	if (d->has_usage) {
+		g->has_usage = true;
+		g->res[0].n_prompt = d->n_prompt;
+		g->res[0].n_completion = d->n_completion;
+	}
+	if (d->index < 0 || (size_t)d->index >= g->n)
+		return 0;
+	size_t i = (size_t)d->index;
+	if (d->text && d->text_len) {
+		if (!g->has_usage)
+			g->res[i].n_completion++; /* an estimate until usage arrives */
+		if (g->sinks[i].on_piece(g->sinks[i].ud, d->text, d->text_len)) {
+			g->x.is_cancelled = true;
+			return 1;
+		}
+	}
+	if (d->has_finish) {
+		g->res[i].finish = d->finish;
+		g->is_finished[i] = true;
+	}
+	return 0;
+}
+
+static int on_event(void *ud, const char *data, size_t len)
+{
+	struct gen_xfer *g = ud;
+	struct wire_delta d;
+	void *holder = NULL;
+	if (remote_is_ollama(g->x.rp)) {
+		enum brg_err rc = wire_decode_ollama(data, len, &d, &holder);
+		int stop = rc ? 1 : deliver(g, &d);
+		if (rc)
+			remote_xfer_fail(&g->x, BRG_E_UPSTREAM, "malformed event from upstream: %s",
+			                 d.error);
+		wire_holder_free(holder);
+		return stop;
+	}
+	size_t n_choices = 0;
+	for (size_t k = 0; k == 0 || k < n_choices; k++) {
+		enum brg_err rc = wire_decode_openai(data, len, k, &n_choices, &d, &holder);
+		int stop = rc ? 1 : deliver(g, &d);
+		if (rc)
+			remote_xfer_fail(&g->x, BRG_E_UPSTREAM, "malformed event from upstream: %s",
+			                 d.error);
+		wire_holder_free(holder);
+		holder = NULL;
+		if (stop)
+			return 1;
+	}
+	return 0;
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct gen_xfer *g = gen_of(ud);
+	size_t n = size * nmemb;
+	if (remote_xfer_error_body(&g->x, p, n))
+		return n;
+	enum brg_err rc = sse_parser_feed(g->parser, p, n, on_event, g);
+	if (rc == BRG_E_TOO_LARGE)
+		remote_xfer_fail(&g->x, BRG_E_UPSTREAM, "an upstream event exceeds %zu bytes",
+		                 MAX_EVENT_BYTES);
+	else if (rc && rc != BRG_E_CANCELLED)
+		remote_xfer_fail(&g->x, BRG_E_UPSTREAM, "cannot read the upstream stream");
+	return rc ? 0 : n; /* 0 aborts the transfer */
+}
+
+static void gen_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	struct gen_xfer *g = gen_of(x);
+	remote_xfer_fini(&g->x);
+	free(g->body);
+	sse_parser_free(g->parser);
+	free(g->sinks);
+	free(g->res);
+	free(g->is_finished);
+	free(g);
+}
+
+/* Ends the transfer: every choice gets its on_done, then it is freed. */
+static void gen_end(struct xfer *x, CURLcode cc)
+{
+	struct gen_xfer *g = gen_of(x);
+	bool is_cut = false;
+	if (!x->is_cancelled && !x->has_failed) {
+		if (remote_xfer_status(x) >= 400)
+			remote_xfer_fail_status(x, BRG_E_MODEL_NOT_FOUND, NULL);
+		else if (cc != CURLE_OK)
+			remote_xfer_fail_curl(x, cc);
+		else if (sse_parser_finish(g->parser, on_event, g) != BRG_OK)
+			remote_xfer_fail(x, BRG_E_UPSTREAM, "the upstream stream ended mid-event");
+	}
+	for (size_t i = 0; i < g->n; i++)
+		is_cut |= !g->is_finished[i];
+	if (!x->is_cancelled && !x->has_failed && is_cut)
+		remote_xfer_fail(x, BRG_E_UPSTREAM,
+		                 "the upstream stream ended before the answer was complete");
+	for (size_t i = 0; i < g->n; i++) {
+		struct gen_result *r = &g->res[i];
+		if (x->is_cancelled) {
+			r->finish = GEN_FINISH_CANCELLED;
+		} else if (x->has_failed) {
+			r->finish = GEN_FINISH_ERROR;
+			r->error = x->failure;
+		}
+		g->sinks[i].on_done(g->sinks[i].ud, r);
+	}
+	if (x->has_failed)
+		log_warn("%s", x->failure.message);
+	gen_free(x);
+}
+
+static const struct xfer_ops GEN_OPS = {gen_end, gen_free};
+
+static struct xfer *gen_new(struct remote_provider *rp, const struct gen_request *r,
+                            const char *body_json, struct sink *sinks, size_t n)
+{
+	struct gen_xfer *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	bool is_ollama = remote_is_ollama(rp);
+	enum brg_err rc =
+	    remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
+	                     is_ollama ? "application/x-ndjson" : "text/event-stream", on_write);
+	g->n = n;
+	g->body = strdup(body_json);
+	g->sinks = malloc(n * sizeof *g->sinks);
+	g->res = calloc(n, sizeof *g->res);
+	g->is_finished = calloc(n, sizeof *g->is_finished);
+	g->parser = sse_parser_new(MAX_EVENT_BYTES, is_ollama);
+	if (rc || !g->body || !g->sinks || !g->res || !g->is_finished || !g->parser) {
+		gen_free(&g->x);
+		return NULL;
+	}
+	memcpy(g->sinks, sinks, n * sizeof *sinks);
+	const char *path = is_ollama ? (r->msgs ? "/api/chat" : "/api/generate")
+	                             : (r->msgs ? "/chat/completions" : "/completions");
+	remote_xfer_request(&g->x, path, g->body);
+	return &g->x;
 }
 
 /* Ollama has no 'n': one request per choice, each with its own seed. */
@@ -422,29 +490,32 @@ static enum brg_err rp_generate(void *impl, const struct gen_request *r, struct 
                                 struct brg_error *err)
 {
 	struct remote_provider *rp = impl;
-	size_t n_xfers = is_ollama(rp) ? r->n_choices : 1;
+	bool is_ollama = remote_is_ollama(rp);
+	size_t n_xfers = is_ollama ? r->n_choices : 1;
 	struct xfer *xs[64];
 	if (n_xfers > sizeof xs / sizeof xs[0])
 		return brg_fail(err, BRG_E_BAD_REQUEST, "too many choices for %s", rp->cfg->name);
 	for (size_t i = 0; i < n_xfers; i++) {
 		struct gen_request one = *r;
 		char *body = NULL;
-		if (is_ollama(rp) && one.params.has_seed)
+		if (is_ollama && one.params.has_seed)
 			one.params.seed += (uint32_t)i;
-		enum brg_err rc = is_ollama(rp) ? wire_ollama_request(&one, r->model, &body)
-		                                : wire_openai_request(&one, r->model, &body);
+		enum brg_err rc = is_ollama ? wire_ollama_request(&one, r->model, &body)
+		                            : wire_openai_request(&one, r->model, &body);
 		xs[i] = rc ? NULL
-		           : xfer_new(rp, &one, body, sinks + (is_ollama(rp) ? i : 0),
-		                      is_ollama(rp) ? 1 : r->n_choices);
+		           : gen_new(rp, &one, body, sinks + (is_ollama ? i : 0),
+		                     is_ollama ? 1 : r->n_choices);
 		free(body);
 		if (!xs[i]) {
 			for (size_t k = 0; k < i; k++)
-				xfer_free(xs[k]);
+				gen_free(xs[k]);
 			return brg_fail(err, BRG_E_NOMEM, "out of memory");
 		}
 	}
-	return submit(rp, xs, n_xfers, err);
+	return remote_submit(rp, xs, n_xfers, err);
 }
+
+/* ---- the provider -------------------------------------------------------- */
 
 static bool rp_has_model(void *impl, const char *id)
 {
@@ -498,7 +569,7 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 {
 	struct remote_provider *rp = impl;
 	CURL *e = curl_easy_init();
-	struct curl_slist *h = make_headers(rp);
+	struct curl_slist *h = make_headers(rp, "application/json");
 	if (!e || !h) {
 		curl_easy_cleanup(e);
 		curl_slist_free_all(h);
@@ -506,7 +577,7 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 	}
 	char url[2048];
 	snprintf(url, sizeof url, "%s%s", rp->cfg->base_url,
-	         is_ollama(rp) ? "/api/tags" : "/models");
+	         remote_is_ollama(rp) ? "/api/tags" : "/models");
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
@@ -520,9 +591,11 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(e);
 	curl_slist_free_all(h);
+	char human[1024];
+	url_for_humans(rp->cfg->base_url, human, sizeof human);
 	if (cc != CURLE_OK)
 		return brg_fail(err, BRG_E_UPSTREAM, "%s: %s (%s)", rp->cfg->name,
-		                curl_easy_strerror(cc), rp->cfg->base_url);
+		                curl_easy_strerror(cc), human);
 	if (status < 200 || status >= 300)
 		return brg_fail(err, BRG_E_UPSTREAM, "%s: health check answered HTTP %ld",
 		                rp->cfg->name, status);
@@ -552,6 +625,7 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	    .is_open_catalog = true,
 	    .has_model = rp_has_model,
 	    .generate = rp_generate,
+	    .embed = remote_embed,
 	    .each_model = rp_each_model,
 	    .model = rp_model,
 	    .load = rp_load,
@@ -560,6 +634,13 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	    .readiness = rp_readiness,
 	};
 	rp->multi = curl_multi_init();
+	/* libcurl sizes its connection cache from the handles added at the
+	 * time (4 x handles); each request adds and removes its own, so under
+	 * load the cache shrank below the requests in flight and connections
+	 * were closed and reopened (bench/gateway saw 20-120 reconnects per
+	 * 10 s).  A fixed cache keeps them alive. */
+	if (rp->multi)
+		curl_multi_setopt(rp->multi, CURLMOPT_MAXCONNECTS, 256L);
 	pthread_mutex_init(&rp->mu, NULL);
 	pthread_cond_init(&rp->cv, NULL);
 	if (!rp->multi || pthread_create(&rp->thread, NULL, io_main, rp) != 0) {

@@ -3,8 +3,10 @@
  * OpenAI-compatible server (vLLM, llama-server, LocalAI, OpenAI itself;
  * kind "openai") and Ollama's native API (kind "ollama").  Requests are
  * re-encoded for the upstream, answers relayed to the sinks event by event
- * as they arrive — never buffered whole.  A client that goes away closes
- * the upstream request within one poll interval (20 ms).
+ * as they arrive — never buffered whole.  Embeddings (the 'embed' op) are
+ * the exception: nothing streams, so the answer is collected (capped at
+ * 256 MiB) and delivered at once.  A client that goes away closes the
+ * upstream request within one poll interval (20 ms).
  */
 #ifndef BRG_PROVIDER_REMOTE_H
 #define BRG_PROVIDER_REMOTE_H

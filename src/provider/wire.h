@@ -1,8 +1,9 @@
 /*
  * wire.h — brigade's requests and answers in the wire formats of remote
- * backends: OpenAI-compatible JSON (chat completions, streaming chunks) and
- * Ollama's native /api/chat.  Encoding builds the body brigade sends
- * upstream; decoding turns one upstream event into what a sink needs.
+ * backends: OpenAI-compatible JSON (chat completions, streaming chunks,
+ * embeddings) and Ollama's native /api/chat and /api/embeddings.  Encoding
+ * builds the body brigade sends upstream; decoding turns one upstream event
+ * (or one whole embeddings answer) into what a sink needs.
  *
  * Pure (jansson only), so both directions are unit-tested and fuzzed.
  */
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/embed.h"
 #include "core/err.h"
 #include "core/gen.h"
 
@@ -76,5 +78,60 @@ enum brg_err wire_decode_ollama(const char *data, size_t len, struct wire_delta 
 
 /* Releases a holder from the decoders; NULL is a no-op. */
 void wire_holder_free(void *holder);
+
+/* ---- embeddings ---------------------------------------------------------- */
+
+/* The most floats one embeddings answer may carry (n_inputs × dim): 256 MiB
+ * as float32, far past any real model (2048 inputs × 4096 dims is 8 Mi). */
+#define WIRE_EMBED_MAX_FLOATS ((size_t)64 << 20)
+
+/*
+ * The JSON body for POST {base}/embeddings: "model" ('model', or r->model
+ * when NULL), "input" — always an array, one element per input in order: a
+ * string, or an array of token ids — "encoding_format": "float" (brigade
+ * encodes base64 for its own client itself: not every OpenAI-compatible
+ * server can), and "dimensions" only when r->dimensions > 0.  *out is
+ * malloc'd, NULL on error.  Errors: BRG_E_BAD_REQUEST (a text that is not
+ * UTF-8), BRG_E_NOMEM.
+ */
+enum brg_err wire_openai_embed_request(const struct embed_request *r, const char *model,
+                                       char **out);
+
+/* The JSON body for Ollama's POST /api/embeddings, which takes one text:
+ * {"model", "prompt"}.  Same ownership and errors. */
+enum brg_err wire_ollama_embed_request(const char *text, const char *model, char **out);
+
+/*
+ * Decodes a whole OpenAI embeddings answer, {"data": [{"index": i,
+ * "embedding": [...]}, ...], "usage": {"prompt_tokens": N}}, for a request
+ * of n_inputs inputs.  "data" must hold exactly n_inputs entries, each
+ * index 0..n_inputs-1 exactly once, in any order (an entry without "index"
+ * takes its position); row i of out->vecs is the entry whose index is i.
+ * An embedding is an array of finite numbers (integers allowed) or, for an
+ * upstream that ignores encoding_format, a base64 string of little-endian
+ * float32s; every one has the same length dim >= 1, and n_inputs × dim is
+ * at most WIRE_EMBED_MAX_FLOATS.  A missing or odd usage gives n_prompt 0.
+ *
+ * On BRG_OK out->vecs (malloc'd, the caller's), n_inputs, dim and n_prompt
+ * are set; on error out->vecs is NULL and the counts 0.  out->error is
+ * never touched.  'why' (why_len bytes, may be 0) receives the reason for
+ * an error as NUL-terminated UTF-8, cut between characters.  Errors:
+ * BRG_E_BAD_JSON (not a JSON object, or a shape, count or number that is
+ * wrong), BRG_E_UPSTREAM (the body is an error object: 'why' is its
+ * message), BRG_E_NOMEM.
+ */
+enum brg_err wire_decode_openai_embeddings(const char *data, size_t len, size_t n_inputs,
+                                           struct embed_result *out, char *why, size_t why_len);
+
+/*
+ * Decodes Ollama's /api/embeddings answer, {"embedding": [...]}: *vec gets
+ * *dim floats (malloc'd, the caller's; dim <= WIRE_EMBED_MAX_FLOATS).  On
+ * error *vec is NULL and *dim 0.  Errors: BRG_E_BAD_JSON (not an object,
+ * no array, a value that is not a finite float), BRG_E_UPSTREAM (an error
+ * object), BRG_E_BAD_REQUEST (an empty array: Ollama's answer for a model
+ * that does not produce embeddings), BRG_E_NOMEM; 'why' as above.
+ */
+enum brg_err wire_decode_ollama_embedding(const char *data, size_t len, float **vec, int *dim,
+                                          char *why, size_t why_len);
 
 #endif

@@ -1,14 +1,16 @@
 // sources: src/provider/sse.c src/provider/wire.c src/core/*.c
 // libs: -ljansson
 /*
- * fuzz_upstream.c — libFuzzer harness for what a remote backend streams
+ * fuzz_upstream.c — libFuzzer harness for what a remote backend sends
  * back: provider/sse framing (SSE or NDJSON) and provider/wire decoding of
- * each framed event, plus wire's encoding of event text as a request.
+ * each framed event, plus wire's encoding of event text as a request; and
+ * the whole stream as an embeddings answer (OpenAI's and Ollama's).
  *
  * Input layout: byte 0 picks the mode (bit 0: NDJSON, else SSE), the cap
  * (bits 1-2: 8, 64, 512 or 65536 bytes) and the split pattern (bits 3-7:
  * 0 feeds one byte at a time, others seed a generator of piece sizes
- * 0..2*seed, empty pieces included); the rest is the byte stream.
+ * 0..2*seed, empty pieces included; seed % 4 + 1 is also the number of
+ * inputs the embeddings answer is read for); the rest is the byte stream.
  *
  * Checks: the stream fed in pieces gives the same events and the same
  * result as the stream fed at once; a failed parser keeps returning its
@@ -16,9 +18,14 @@
  * never leaves text pointing at freed memory (ASan), a failed decode holds
  * nothing, and every error message is valid UTF-8 within its array;
  * encoding an event as a prompt succeeds exactly when it is UTF-8 and the
- * body reads back to the same text.  An event starting with '!' makes the
- * callback ask to stop, so cancellation is split-tested too.
+ * body reads back to the same text, as a chat prompt and as an embeddings
+ * input.  An event starting with '!' makes the callback ask to stop, so
+ * cancellation is split-tested too.  Embeddings answers: a refusal holds
+ * no vectors, gives a known code and a UTF-8 reason; a success holds
+ * exactly n_inputs × dim finite floats (ASan checks the allocation's size
+ * as every one is read), dim >= 1, within WIRE_EMBED_MAX_FLOATS.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +135,76 @@ static void encode(const struct run *r, const char *data, size_t len)
 	CHECK(memcmp(json_string_value(prompt), data, len) == 0);
 	json_decref(v);
 	free(body);
+
+	/* As an embeddings input: text, then the same bytes as token ids. */
+	int32_t tokens[8];
+	size_t n_tokens = len < 8 ? len : 8;
+	for (size_t i = 0; i < n_tokens; i++)
+		tokens[i] = (unsigned char)data[i];
+	const struct embed_input in[] = {{.text = data}, {.tokens = tokens, .n_tokens = n_tokens}};
+	struct embed_request er = {.model = "m", .inputs = in, .n_inputs = 2};
+	rc = r->is_ndjson ? wire_ollama_embed_request(data, "m", &body)
+	                  : wire_openai_embed_request(&er, "m", &body);
+	CHECK(rc == (is_utf8 ? BRG_OK : BRG_E_BAD_REQUEST));
+	if (rc) {
+		CHECK(!body);
+		return;
+	}
+	v = json_loads(body, 0, NULL);
+	CHECK(v);
+	json_t *text = r->is_ndjson ? json_object_get(v, "prompt")
+	                            : json_array_get(json_object_get(v, "input"), 0);
+	CHECK(json_string_length(text) == len);
+	CHECK(memcmp(json_string_value(text), data, len) == 0);
+	if (!r->is_ndjson) {
+		json_t *ids = json_array_get(json_object_get(v, "input"), 1);
+		CHECK(json_array_size(ids) == n_tokens);
+		for (size_t i = 0; i < n_tokens; i++)
+			CHECK(json_integer_value(json_array_get(ids, i)) == tokens[i]);
+	}
+	json_decref(v);
+	free(body);
+}
+
+static void check_why(const char *why, size_t why_len)
+{
+	const char *end = memchr(why, '\0', why_len);
+	CHECK(end);
+	CHECK(valid_utf8((const unsigned char *)why, (size_t)(end - why)));
+}
+
+/* The whole stream as an embeddings answer, both ways. */
+static void decode_embeddings(const char *s, size_t len, size_t n_inputs)
+{
+	struct embed_result r;
+	char why[64];
+	enum brg_err rc = wire_decode_openai_embeddings(s, len, n_inputs, &r, why, sizeof why);
+	check_why(why, sizeof why);
+	if (rc) {
+		CHECK(rc == BRG_E_BAD_JSON || rc == BRG_E_UPSTREAM || rc == BRG_E_NOMEM);
+		CHECK(!r.vecs && r.dim == 0 && r.n_inputs == 0 && why[0]);
+	} else {
+		CHECK(r.vecs && r.dim >= 1 && r.n_inputs == n_inputs && r.n_prompt >= 0);
+		CHECK((size_t)r.dim <= WIRE_EMBED_MAX_FLOATS / n_inputs);
+		for (size_t i = 0; i < n_inputs * (size_t)r.dim; i++)
+			CHECK(isfinite(r.vecs[i]));
+		free(r.vecs);
+	}
+
+	float *vec = (float *)why;
+	int dim = -1;
+	rc = wire_decode_ollama_embedding(s, len, &vec, &dim, why, sizeof why);
+	check_why(why, sizeof why);
+	if (rc) {
+		CHECK(rc == BRG_E_BAD_JSON || rc == BRG_E_UPSTREAM || rc == BRG_E_BAD_REQUEST ||
+		      rc == BRG_E_NOMEM);
+		CHECK(!vec && dim == 0 && why[0]);
+	} else {
+		CHECK(vec && dim >= 1 && (size_t)dim <= WIRE_EMBED_MAX_FLOATS);
+		for (int i = 0; i < dim; i++)
+			CHECK(isfinite(vec[i]));
+		free(vec);
+	}
 }
 
 static int on_event(void *ud, const char *data, size_t len)
@@ -207,5 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(whole.log_len == 0 || memcmp(whole.log, split.log, whole.log_len) == 0);
 	free(whole.log);
 	free(split.log);
+
+	decode_embeddings(s, len, seed % 4 + 1);
 	return 0;
 }

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startServer, raw, specError } from './helpers.mjs';
+import { startFakeUpstream, fakeEmbedding } from './fakes/upstream.mjs';
 
 let srv;
 before(async () => {
@@ -126,5 +127,76 @@ test('embeddings need the API key when one is set', async () => {
     await assert.rejects(anon.embeddings.create({ model: 'stories', input: 'hi' }), (e) => e.status === 401);
   } finally {
     await s.stop();
+  }
+});
+
+// ---- remote providers: pass-through, encodings, fallback to the same model only ----
+
+
+async function remoteSetup({ providers, fallback, fakes }) {
+  const s = await startServer({ models: [], preload: [], waitReady: false, providers, fallback });
+  return s;
+}
+
+test('remote embeddings: OpenAI-compatible pass-through, both encodings', async () => {
+  const up = await startFakeUpstream({ models: ['emb'] });
+  const s = await remoteSetup({ providers: [{ name: 'vllm', kind: 'openai', base_url: `${up.url}/v1`, models: ['emb'] }] });
+  try {
+    const want = ['alpha', 'beta'].map((t) => fakeEmbedding(t));
+    const r = await s.client.embeddings.create({ model: 'vllm:emb', input: ['alpha', 'beta'] }); // base64 by default
+    assert.equal(r.data.length, 2);
+    r.data.forEach((d, i) => d.embedding.forEach((x, k) => assert.ok(Math.abs(x - want[i][k]) < 1e-6)));
+    const f = await s.client.embeddings.create({ model: 'emb', input: 'alpha', encoding_format: 'float', dimensions: 4 });
+    assert.equal(f.data[0].embedding.length, 4);
+    const body = up.requests.filter((q) => q.path === '/v1/embeddings').at(-1).body;
+    assert.equal(body.model, 'emb', 'prefix stripped');
+    assert.equal(body.encoding_format, 'float', 'brigade asks upstream for floats');
+    assert.equal(body.dimensions, 4);
+    assert.ok(f.usage.prompt_tokens > 0);
+  } finally {
+    await s.stop();
+    await up.close();
+  }
+});
+
+test('remote embeddings: Ollama /api/embeddings, one call per input, text only', async () => {
+  const up = await startFakeUpstream({ kind: 'ollama', models: ['nomic-embed-text'] });
+  const s = await remoteSetup({ providers: [{ name: 'ollama', kind: 'ollama', base_url: up.url }] });
+  try {
+    const r = await s.client.embeddings.create({ model: 'ollama:nomic-embed-text', input: ['one', 'two', 'three'], encoding_format: 'float' });
+    assert.equal(r.data.length, 3);
+    r.data.forEach((d, i) => assert.ok(Math.abs(d.embedding[0] - fakeEmbedding(['one', 'two', 'three'][i])[0]) < 1e-6));
+    assert.equal(up.requests.filter((q) => q.path === '/api/embeddings').length, 3);
+    const bad = await raw(s, 'POST', '/v1/embeddings', JSON.stringify({ model: 'ollama:nomic-embed-text', input: [1, 2] }));
+    assert.equal(bad.status, 400);
+  } finally {
+    await s.stop();
+    await up.close();
+  }
+});
+
+test('remote embeddings fall back only to a provider serving the same model', async () => {
+  const a = await startFakeUpstream({ models: ['emb'] });
+  const b = await startFakeUpstream({ models: ['other'] });
+  const c = await startFakeUpstream({ models: ['emb'] });
+  const providers = [
+    { name: 'a', kind: 'openai', base_url: `${a.url}/v1`, models: ['emb'] },
+    { name: 'b', kind: 'openai', base_url: `${b.url}/v1`, models: ['other'] },
+    { name: 'c', kind: 'openai', base_url: `${c.url}/v1`, models: ['emb'] },
+  ];
+  const s = await remoteSetup({ providers, fallback: { enabled: true, chain: ['a', 'b', 'c'] } });
+  try {
+    a.setFault({ type: 'status', status: 500 });
+    const r = await s.client.embeddings.create({ model: 'a:emb', input: 'hello', encoding_format: 'float' });
+    assert.equal(r.data.length, 1);
+    assert.equal(b.requests.filter((q) => q.path === '/v1/embeddings').length, 0, 'never another model');
+    assert.equal(c.requests.filter((q) => q.path === '/v1/embeddings').length, 1);
+    c.setFault({ type: 'status', status: 503 });
+    const down = await raw(s, 'POST', '/v1/embeddings', JSON.stringify({ model: 'a:emb', input: 'hello' }));
+    const e = specError(assert, down, 503, 'PROVIDER_UNAVAILABLE');
+    assert.ok(e.details.a && e.details.c, JSON.stringify(e.details));
+  } finally {
+    await s.stop();
+    for (const f of [a, b, c]) await f.close();
   }
 });

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startFakeUpstream, splitPieces, fakeEmbedding } from './fakes/upstream.mjs';
+import { startFakeUpstream, splitPieces, fakeEmbedding, fakeEmbedTokens } from './fakes/upstream.mjs';
 
 const REPLY = 'Hello from the fake upstream.';
 
@@ -32,6 +32,18 @@ async function* lines(res) {
 
 const post = (url, body, headers = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+// The body of a response the fake may cut midway: its text, or null when
+// reading it failed.
+async function bodyOrNull(r) {
+  try {
+    return await r.text();
+  } catch {
+    return null;
+  }
+}
 
 test('splitPieces keeps the spaces', () => {
   assert.deepEqual(splitPieces(REPLY), ['Hello', ' from', ' the', ' fake', ' upstream.']);
@@ -183,6 +195,96 @@ describe('openai kind, official SDK', () => {
     assert.deepEqual(f.data[0].embedding, fakeEmbedding('alpha'));
   });
 
+  test('embeddings as floats: one per input in order, token ids too, usage, recorded', async () => {
+    fake.requests.length = 0;
+    const input = ['alpha beta', [1, 2, 3], 'gamma'];
+    const r = await client.embeddings.create({ model: 'm1', input, encoding_format: 'float' });
+    assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
+    r.data.forEach((d, i) => {
+      assert.deepEqual(d.embedding, fakeEmbedding(input[i]));
+      assert.ok(Math.abs(norm(d.embedding) - 1) < 1e-6);
+    });
+    assert.notDeepEqual(r.data[0].embedding, r.data[2].embedding);
+    assert.notDeepEqual(fakeEmbedding([1, 2, 3]), fakeEmbedding('1,2,3'));
+    assert.equal(fakeEmbedTokens('alpha beta'), 2);
+    assert.deepEqual(r.usage, { prompt_tokens: 2 + 3 + 1, total_tokens: 6 });
+    assert.equal(fake.requests.length, 1);
+    const req = fake.requests[0];
+    assert.equal(req.path, '/v1/embeddings');
+    assert.equal(req.headers.authorization, 'Bearer test-key');
+    assert.deepEqual(req.body, { model: 'm1', input, encoding_format: 'float' });
+  });
+
+  test('embeddings honour dimensions', async () => {
+    const r = await client.embeddings.create({ model: 'm1', input: 'alpha', encoding_format: 'float', dimensions: 3 });
+    assert.equal(r.data[0].embedding.length, 3);
+    assert.deepEqual(r.data[0].embedding, fakeEmbedding('alpha', 3));
+    assert.ok(Math.abs(norm(r.data[0].embedding) - 1) < 1e-6);
+    const b = await client.embeddings.create({ model: 'm1', input: 'alpha', dimensions: 5 }); // base64
+    assert.deepEqual(b.data[0].embedding, fakeEmbedding('alpha', 5));
+    // The default 8 is the first 8 of no longer vector: each length is its own unit vector.
+    assert.equal(fakeEmbedding('alpha').length, 8);
+  });
+
+  test('embeddings refuse bad input, bad dimensions and unknown models like OpenAI', async () => {
+    for (const input of ['', [], [''], [[]], [-1], ['a', 1], { a: 1 }]) {
+      await assert.rejects(client.embeddings.create({ model: 'm1', input, encoding_format: 'float' }), (e) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, JSON.stringify(input));
+        assert.equal(e.param, 'input');
+        return true;
+      });
+    }
+    await assert.rejects(client.embeddings.create({ model: 'm1', input: 'a', dimensions: 0 }), (e) => e instanceof OpenAI.BadRequestError && e.param === 'dimensions');
+    await assert.rejects(client.embeddings.create({ model: 'nope', input: 'a' }), OpenAI.NotFoundError);
+  });
+
+  test('faults apply to /v1/embeddings: status by path, refuse, slowFirstByte, cutAfter, malformed', async () => {
+    const create = () => client.embeddings.create({ model: 'm1', input: 'a', encoding_format: 'float' });
+    fake.setFault({ type: 'status', status: 503, path: '/v1/embeddings', failNext: 1 });
+    const chat = await client.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(chat.choices[0].message.content, REPLY, 'other paths stay healthy');
+    await assert.rejects(create(), (e) => e.status === 503);
+    assert.equal(fake.requests.at(-1).fault, 'status');
+    assert.equal((await create()).data.length, 1, 'failNext spent');
+
+    fake.setFault({ type: 'refuse', path: '/v1/embeddings', failNext: 1 });
+    await assert.rejects(create(), OpenAI.APIConnectionError);
+
+    fake.setFault({ type: 'slowFirstByte', ms: 300, failNext: 1 });
+    const t0 = Date.now();
+    assert.equal((await create()).data.length, 1);
+    assert.ok(Date.now() - t0 >= 280);
+
+    fake.setFault({ type: 'cutAfter', failNext: 1 });
+    let r = await post(`${fake.url}/v1/embeddings`, { model: 'm1', input: 'a', encoding_format: 'float' });
+    assert.equal(r.status, 200);
+    const text = await bodyOrNull(r);
+    assert.ok(text === null || text.length > 0, 'half a body or a read error');
+    if (text !== null) assert.throws(() => JSON.parse(text));
+    assert.equal(fake.closedEarly, 0, 'a deliberate cut is not a client cancel');
+
+    fake.setFault({ type: 'malformed', failNext: 1 });
+    r = await post(`${fake.url}/v1/embeddings`, { model: 'm1', input: 'a' });
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), '{not json');
+  });
+
+  test('a client that leaves a slow embeddings request counts as closedEarly', async () => {
+    // Its own fake: the suite's must keep closedEarly at 0 for the cut tests.
+    const slow = await startFakeUpstream({ models: ['m1'], fault: { type: 'slowStream', ms: 5000, path: '/v1/embeddings' } });
+    try {
+      const t0 = Date.now();
+      await assert.rejects(
+        sdk(slow, { timeout: 150 }).embeddings.create({ model: 'm1', input: 'a', encoding_format: 'float' }),
+        OpenAI.APIConnectionTimeoutError,
+      );
+      await slow.waitForClosedEarly(1, 2000);
+      assert.ok(Date.now() - t0 < 2000, 'the wait ended with the client');
+    } finally {
+      await slow.close();
+    }
+  });
+
   test('unknown model -> NotFoundError', async () => {
     await assert.rejects(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), OpenAI.NotFoundError);
   });
@@ -289,6 +391,22 @@ describe('openai kind, official SDK', () => {
     );
     await fake.waitForClosedEarly(before + 1, 2000);
   });
+});
+
+test('openai kind: a model that does not embed -> 400; embedDim sets the length', async () => {
+  const fake = await startFakeUpstream({ models: ['chat', 'emb'], nonEmbeddingModels: ['chat'], embedDim: 3 });
+  try {
+    const client = sdk(fake);
+    await assert.rejects(client.embeddings.create({ model: 'chat', input: 'a' }), (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError);
+      assert.match(e.message, /does not support embeddings/);
+      return true;
+    });
+    const r = await client.embeddings.create({ model: 'emb', input: 'a', encoding_format: 'float' });
+    assert.deepEqual(r.data[0].embedding, fakeEmbedding('a', 3));
+  } finally {
+    await fake.close();
+  }
 });
 
 describe('openai kind, apiKey', () => {
@@ -408,6 +526,51 @@ describe('ollama kind', () => {
     const b = await (await post(`${fake.url}/api/embed`, { model: 'tiny', input: ['alpha', 'beta'] })).json();
     assert.equal(b.embeddings.length, 2);
     assert.deepEqual(b.embeddings[0], fakeEmbedding('alpha'));
+  });
+
+  test('/api/embeddings: one prompt in, a vector and no token count out, recorded', async () => {
+    fake.requests.length = 0;
+    const r = await post(`${fake.url}/api/embeddings`, { model: 'llama3', prompt: 'alpha beta' });
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.deepEqual(Object.keys(j), ['embedding']);
+    assert.deepEqual(j.embedding, fakeEmbedding('alpha beta'));
+    assert.deepEqual(fake.requests.at(-1).body, { model: 'llama3', prompt: 'alpha beta' });
+    assert.equal(fake.requests.at(-1).path, '/api/embeddings');
+    const e = await post(`${fake.url}/api/embeddings`, { model: 'x', prompt: 'a' });
+    assert.equal(e.status, 404);
+    assert.deepEqual(await e.json(), { error: "model 'x' not found" });
+  });
+
+  test('/api/embeddings faults: status, refuse, cutAfter, malformed', async () => {
+    const embed = () => post(`${fake.url}/api/embeddings`, { model: 'tiny', prompt: 'a' });
+    fake.setFault({ type: 'status', status: 500, path: '/api/embeddings', failNext: 1 });
+    let r = await embed();
+    assert.equal(r.status, 500);
+    assert.equal(typeof (await r.json()).error, 'string');
+    assert.equal((await embed()).status, 200);
+
+    fake.setFault({ type: 'refuse', failNext: 1 });
+    await assert.rejects(embed());
+
+    fake.setFault({ type: 'cutAfter', failNext: 1 });
+    r = await embed();
+    const text = await bodyOrNull(r);
+    if (text !== null) assert.throws(() => JSON.parse(text));
+
+    fake.setFault({ type: 'malformed', failNext: 1 });
+    assert.equal(await (await embed()).text(), '{not json');
+  });
+
+  test('/api/embeddings of a model that does not embed is an empty vector', async () => {
+    const f = await startFakeUpstream({ kind: 'ollama', models: ['llama3', 'nomic-embed-text'], nonEmbeddingModels: ['llama3'] });
+    try {
+      assert.deepEqual(await (await post(`${f.url}/api/embeddings`, { model: 'llama3:latest', prompt: 'a' })).json(), { embedding: [] });
+      const ok = await (await post(`${f.url}/api/embeddings`, { model: 'nomic-embed-text', prompt: 'a' })).json();
+      assert.equal(ok.embedding.length, 8);
+    } finally {
+      await f.close();
+    }
   });
 
   test('unknown model -> 404 {"error"}', async () => {

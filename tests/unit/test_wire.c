@@ -3,6 +3,10 @@
  * compatible servers and Ollama carry exactly the fields a request set, and
  * streamed events (chunks, [DONE], errors, NDJSON lines) decode to the
  * right deltas, with malformed ones refused and messages cut safely.
+ * Embeddings: request bodies in order and always asking for floats;
+ * answers put each vector in its row by index, and anything that could put
+ * a wrong vector in a client's index (counts, indexes, sizes, values) is
+ * refused with a reason.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -561,6 +565,385 @@ static void test_ollama_wrong_shapes_are_bad_json(void **state)
 	}
 }
 
+/* ---- embeddings ---------------------------------------------------------- */
+
+static const int32_t TOKENS[] = {1, 400, 300};
+
+static const struct embed_input EMBED_INPUTS[] = {
+    {.text = "Hi \xC3\xA9"},
+    {.tokens = TOKENS, .n_tokens = 3},
+    {.text = "second text"},
+};
+
+static struct embed_request embed_request(void)
+{
+	struct embed_request r = {.model = "own-name", .inputs = EMBED_INPUTS, .n_inputs = 3};
+	return r;
+}
+
+static void test_openai_embed_request_sends_every_input_in_order_asking_for_floats(void **state)
+{
+	struct embed_request r = embed_request();
+	char *body = NULL;
+	assert_int_equal(wire_openai_embed_request(&r, "up-name", &body), BRG_OK);
+	json_t *v = json_loads(body, 0, NULL);
+	assert_non_null(v);
+	static const char *const keys[] = {"model", "input", "encoding_format"};
+	assert_keys(v, keys, 3);
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "up-name");
+	assert_string_equal(json_string_value(json_object_get(v, "encoding_format")), "float");
+	json_t *input = json_object_get(v, "input");
+	assert_int_equal(json_array_size(input), 3);
+	assert_string_equal(json_string_value(json_array_get(input, 0)), "Hi \xC3\xA9");
+	json_t *toks = json_array_get(input, 1);
+	assert_int_equal(json_array_size(toks), 3);
+	assert_int_equal(json_integer_value(json_array_get(toks, 1)), 400);
+	assert_string_equal(json_string_value(json_array_get(input, 2)), "second text");
+	json_decref(v);
+	free(body);
+
+	/* One input is still an array; dimensions only when asked; NULL model
+	 * sends the request's own. */
+	r.n_inputs = 1;
+	r.dimensions = 256;
+	assert_int_equal(wire_openai_embed_request(&r, NULL, &body), BRG_OK);
+	v = json_loads(body, 0, NULL);
+	assert_int_equal(json_array_size(json_object_get(v, "input")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "dimensions")), 256);
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "own-name");
+	json_decref(v);
+	free(body);
+}
+
+static void test_ollama_embed_request_sends_model_and_prompt(void **state)
+{
+	char *body = NULL;
+	assert_int_equal(wire_ollama_embed_request("Hi \xC3\xA9", "nomic", &body), BRG_OK);
+	json_t *v = json_loads(body, 0, NULL);
+	static const char *const keys[] = {"model", "prompt"};
+	assert_keys(v, keys, 2);
+	assert_string_equal(json_string_value(json_object_get(v, "model")), "nomic");
+	assert_string_equal(json_string_value(json_object_get(v, "prompt")), "Hi \xC3\xA9");
+	json_decref(v);
+	free(body);
+}
+
+static void test_embed_request_with_non_utf8_text_is_bad_request(void **state)
+{
+	const struct embed_input in[] = {{.text = "ok"}, {.text = "bad \xFF"}};
+	struct embed_request r = {.model = "m", .inputs = in, .n_inputs = 2};
+	char *body = (char *)"untouched";
+	assert_int_equal(wire_openai_embed_request(&r, "m", &body), BRG_E_BAD_REQUEST);
+	assert_null(body);
+	body = (char *)"untouched";
+	assert_int_equal(wire_ollama_embed_request("\xC3", "m", &body), BRG_E_BAD_REQUEST);
+	assert_null(body);
+}
+
+/* Decodes an OpenAI answer for n inputs; 'why' is checked to be UTF-8. */
+static enum brg_err openai_embed(const char *s, size_t n, struct embed_result *out, char *why,
+                                 size_t why_len)
+{
+	memset(out, 0xAB, sizeof *out); /* the decoder must set what it promises */
+	enum brg_err rc = wire_decode_openai_embeddings(s, strlen(s), n, out, why, why_len);
+	if (why_len) {
+		assert_non_null(memchr(why, '\0', why_len));
+		assert_true(valid_utf8((const unsigned char *)why, strlen(why)));
+	}
+	if (rc) {
+		assert_null(out->vecs);
+		assert_int_equal(out->dim, 0);
+		assert_int_equal(out->n_inputs, 0);
+		assert_true(why_len == 0 || strlen(why) > 0);
+	}
+	return rc;
+}
+
+static void test_openai_embeddings_put_each_row_by_its_index_with_usage(void **state)
+{
+	const char *s = "{\"object\":\"list\",\"model\":\"m\",\"data\":["
+	                "{\"object\":\"embedding\",\"index\":2,\"embedding\":[5,6.5]},"
+	                "{\"object\":\"embedding\",\"index\":0,\"embedding\":[1,-2]},"
+	                "{\"object\":\"embedding\",\"index\":1,\"embedding\":[0.25,1e-3]}],"
+	                "\"usage\":{\"prompt_tokens\":7,\"total_tokens\":7}}";
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(openai_embed(s, 3, &r, why, sizeof why), BRG_OK);
+	assert_int_equal(r.n_inputs, 3);
+	assert_int_equal(r.dim, 2);
+	assert_int_equal(r.n_prompt, 7);
+	const float want[] = {1, -2, 0.25f, 1e-3f, 5, 6.5f};
+	for (size_t i = 0; i < 6; i++)
+		assert_true(r.vecs[i] == want[i]);
+	free(r.vecs);
+}
+
+static void test_openai_embeddings_without_index_or_usage_take_positions_and_zero(void **state)
+{
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(openai_embed("{\"data\":[{\"embedding\":[1]},{\"embedding\":[2]}]}", 2, &r,
+	                              why, sizeof why),
+	                 BRG_OK);
+	assert_true(r.vecs[0] == 1 && r.vecs[1] == 2);
+	assert_int_equal(r.n_prompt, 0);
+	free(r.vecs);
+	/* Odd usage is not worth refusing vectors over. */
+	assert_int_equal(
+	    openai_embed("{\"data\":[{\"embedding\":[1]}],\"usage\":5}", 1, &r, why, sizeof why),
+	    BRG_OK);
+	assert_int_equal(r.n_prompt, 0);
+	free(r.vecs);
+}
+
+static void test_openai_embeddings_with_the_wrong_count_are_refused(void **state)
+{
+	struct embed_result r;
+	char why[128];
+	const char *two =
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":[2]}]}";
+	assert_int_equal(openai_embed(two, 3, &r, why, sizeof why), BRG_E_BAD_JSON);
+	assert_non_null(strstr(why, "2 embeddings for 3 inputs"));
+	assert_int_equal(openai_embed(two, 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+	assert_int_equal(openai_embed("{\"data\":[]}", 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+	assert_int_equal(openai_embed("{\"data\":{}}", 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+	assert_int_equal(openai_embed("{}", 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+}
+
+static void test_duplicate_or_out_of_range_index_is_refused(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":0,\"embedding\":[2]}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":2,\"embedding\":[2]}]}",
+	    "{\"data\":[{\"index\":-1,\"embedding\":[1]},{\"index\":1,\"embedding\":[2]}]}",
+	    "{\"data\":[{\"index\":\"0\",\"embedding\":[1]},{\"index\":1,\"embedding\":[2]}]}",
+	    "{\"data\":[{\"index\":0.0,\"embedding\":[1]},{\"index\":1,\"embedding\":[2]}]}",
+	    /* Position 1 is index 1 too: a duplicate. */
+	    "{\"data\":[{\"index\":1,\"embedding\":[1]},{\"embedding\":[2]}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},[2]]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct embed_result r;
+		char why[128];
+		assert_int_equal(openai_embed(bad[i], 2, &r, why, sizeof why), BRG_E_BAD_JSON);
+	}
+	struct embed_result r;
+	char why[128];
+	openai_embed(bad[0], 2, &r, why, sizeof why);
+	assert_non_null(strstr(why, "appears twice"));
+}
+
+static void test_mixed_or_empty_embeddings_are_refused(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"data\":[{\"index\":0,\"embedding\":[1,2]},{\"index\":1,\"embedding\":[3]}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[]},{\"index\":1,\"embedding\":[]}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":{}}]}",
+	    "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":null}]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct embed_result r;
+		char why[128];
+		assert_int_equal(openai_embed(bad[i], 2, &r, why, sizeof why), BRG_E_BAD_JSON);
+	}
+	struct embed_result r;
+	char why[128];
+	openai_embed(bad[0], 2, &r, why, sizeof why);
+	assert_non_null(strstr(why, "has 1 values but data[0]'s has 2"));
+}
+
+static void test_values_that_are_not_finite_float32_are_refused(void **state)
+{
+	/* 1e39 is a fine double but past float32; NaN, Infinity and 1e400 are
+	 * not JSON at all. */
+	static const char *const bad[] = {
+	    "{\"data\":[{\"embedding\":[1,1e39]}]}",
+	    "{\"data\":[{\"embedding\":[-1e39]}]}",
+	    "{\"data\":[{\"embedding\":[1,\"2\"]}]}",
+	    "{\"data\":[{\"embedding\":[null]}]}",
+	    "{\"data\":[{\"embedding\":[true]}]}",
+	    "{\"data\":[{\"embedding\":[[1]]}]}",
+	    "{\"data\":[{\"embedding\":[NaN]}]}",
+	    "{\"data\":[{\"embedding\":[Infinity]}]}",
+	    "{\"data\":[{\"embedding\":[1e400]}]}",
+	    "{\"data\":[{\"embedding\":[1,]}]}",
+	    "{\"data\":[{\"embedding\":[99999999999999999999999]}]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct embed_result r;
+		char why[128];
+		assert_int_equal(openai_embed(bad[i], 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+	}
+	/* Large but finite, and integers, are fine. */
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(
+	    openai_embed("{\"data\":[{\"embedding\":[3e38,-7,0]}]}", 1, &r, why, sizeof why),
+	    BRG_OK);
+	assert_true(r.vecs[0] == 3e38f && r.vecs[1] == -7.0f && r.vecs[2] == 0.0f);
+	free(r.vecs);
+}
+
+/* base64 of the little-endian float32s 1.5, -2, 0.25 and of NaN. */
+#define B64_THREE "AADAPwAAAMAAAIA+"
+#define B64_NAN   "AADAfw=="
+
+static void test_base64_embedding_is_read_as_little_endian_float32(void **state)
+{
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(openai_embed("{\"data\":[{\"index\":0,\"embedding\":\"" B64_THREE "\"},"
+	                              "{\"index\":1,\"embedding\":[1,2,3]}]}",
+	                              2, &r, why, sizeof why),
+	                 BRG_OK);
+	assert_int_equal(r.dim, 3);
+	assert_true(r.vecs[0] == 1.5f && r.vecs[1] == -2.0f && r.vecs[2] == 0.25f);
+	assert_true(r.vecs[3] == 1.0f && r.vecs[5] == 3.0f);
+	free(r.vecs);
+	/* Padding is optional: one float is 4 bytes, "AADAPw" without "==". */
+	assert_int_equal(
+	    openai_embed("{\"data\":[{\"embedding\":\"AADAPw\"}]}", 1, &r, why, sizeof why),
+	    BRG_OK);
+	assert_true(r.dim == 1 && r.vecs[0] == 1.5f);
+	free(r.vecs);
+	static const char *const bad[] = {
+	    "{\"data\":[{\"embedding\":\"" B64_NAN "\"}]}",
+	    "{\"data\":[{\"embedding\":\"AADA\"}]}",     /* 3 bytes: not whole floats */
+	    "{\"data\":[{\"embedding\":\"AAD*Pw==\"}]}", /* not base64 */
+	    "{\"data\":[{\"embedding\":\"AADAP\"}]}",    /* a dangling digit */
+	    "{\"data\":[{\"embedding\":\"AADAPw=\"}]}",  /* padding to no multiple of 4 */
+	    "{\"data\":[{\"embedding\":\"\"}]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(openai_embed(bad[i], 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+}
+
+static void test_too_many_floats_are_refused_before_allocating(void **state)
+{
+	/* 2048 inputs × 32769 values pass 64 Mi floats; the first entry says so. */
+	size_t n = 2048, dim = WIRE_EMBED_MAX_FLOATS / 2048 + 1;
+	size_t b64_len = (dim * 4 + 2) / 3 * 4;
+	char *s = malloc(b64_len + n * 4 + 64);
+	assert_non_null(s);
+	size_t len = (size_t)sprintf(s, "{\"data\":[{\"embedding\":\"");
+	memset(s + len, 'A', b64_len);
+	len += b64_len;
+	len += (size_t)sprintf(s + len, "\"}");
+	for (size_t i = 1; i < n; i++)
+		len += (size_t)sprintf(s + len, ",{}");
+	sprintf(s + len, "]}");
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(openai_embed(s, n, &r, why, sizeof why), BRG_E_BAD_JSON);
+	assert_non_null(strstr(why, "exceed"));
+	free(s);
+}
+
+static void test_embeddings_error_object_is_upstream_error_with_its_message(void **state)
+{
+	struct embed_result r;
+	char why[128];
+	assert_int_equal(openai_embed("{\"error\":{\"message\":\"model is not an embedding model\","
+	                              "\"type\":\"invalid_request_error\"}}",
+	                              1, &r, why, sizeof why),
+	                 BRG_E_UPSTREAM);
+	assert_string_equal(why, "model is not an embedding model");
+	assert_int_equal(openai_embed("{\"object\":\"error\",\"message\":\"vllm says no\"}", 1, &r,
+	                              why, sizeof why),
+	                 BRG_E_UPSTREAM);
+	assert_string_equal(why, "vllm says no");
+	/* An empty message still gives a reason (the fuzzer found this). */
+	assert_int_equal(openai_embed("{\"error\":\"\"}", 1, &r, why, sizeof why), BRG_E_UPSTREAM);
+	assert_string_equal(why, "upstream error without a message");
+}
+
+static void test_embeddings_answer_that_is_not_a_json_object_is_bad_json(void **state)
+{
+	static const char *const bad[] = {
+	    "", "[1]", "null", "{\"data\":", "\xFF\xFE", "{\"data\":[{\"embedding\":[1]}]} x"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct embed_result r;
+		char why[128];
+		assert_int_equal(openai_embed(bad[i], 1, &r, why, sizeof why), BRG_E_BAD_JSON);
+		float *v = (float *)1;
+		int dim = 7;
+		assert_int_equal(
+		    wire_decode_ollama_embedding(bad[i], strlen(bad[i]), &v, &dim, why, sizeof why),
+		    BRG_E_BAD_JSON);
+		assert_null(v);
+		assert_int_equal(dim, 0);
+	}
+}
+
+static void test_embeddings_reason_is_cut_between_characters_and_may_be_absent(void **state)
+{
+	/* An upstream message of 100 two-byte characters into 16 bytes. */
+	char s[512];
+	size_t len = (size_t)snprintf(s, sizeof s, "{\"error\":\"x");
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(s + len, sizeof s - len, "\xC3\xA9");
+	snprintf(s + len, sizeof s - len, "\"}");
+	struct embed_result r;
+	char why[16];
+	assert_int_equal(openai_embed(s, 1, &r, why, sizeof why), BRG_E_UPSTREAM);
+	assert_int_equal(strlen(why), 15);
+	/* No room for a reason at all is fine too. */
+	assert_int_equal(openai_embed("{}", 1, &r, NULL, 0), BRG_E_BAD_JSON);
+}
+
+static enum brg_err ollama_embed(const char *s, float **v, int *dim, char *why)
+{
+	enum brg_err rc = wire_decode_ollama_embedding(s, strlen(s), v, dim, why, 128);
+	assert_true(valid_utf8((const unsigned char *)why, strlen(why)));
+	if (rc) {
+		assert_null(*v);
+		assert_int_equal(*dim, 0);
+		assert_true(strlen(why) > 0);
+	}
+	return rc;
+}
+
+static void test_ollama_embedding_gives_its_floats(void **state)
+{
+	float *v;
+	int dim;
+	char why[128];
+	assert_int_equal(ollama_embed("{\"embedding\":[0.5,-1,2e-3]}", &v, &dim, why), BRG_OK);
+	assert_int_equal(dim, 3);
+	assert_true(v[0] == 0.5f && v[1] == -1.0f && v[2] == 2e-3f);
+	free(v);
+}
+
+static void test_ollama_empty_embedding_says_the_model_does_not_embed(void **state)
+{
+	float *v;
+	int dim;
+	char why[128];
+	assert_int_equal(ollama_embed("{\"embedding\":[]}", &v, &dim, why), BRG_E_BAD_REQUEST);
+	assert_non_null(strstr(why, "does not produce embeddings"));
+}
+
+static void test_ollama_embedding_errors_and_wrong_shapes(void **state)
+{
+	float *v;
+	int dim;
+	char why[128];
+	assert_int_equal(ollama_embed("{\"error\":\"model 'x' not found\"}", &v, &dim, why),
+	                 BRG_E_UPSTREAM);
+	assert_string_equal(why, "model 'x' not found");
+	static const char *const bad[] = {
+	    "{}",
+	    "{\"embedding\":null}",
+	    "{\"embedding\":\"AADAPw==\"}",
+	    "{\"embedding\":[1,\"2\"]}",
+	    "{\"embedding\":[1e39]}",
+	    "{\"embeddings\":[[1]]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(ollama_embed(bad[i], &v, &dim, why), BRG_E_BAD_JSON);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +973,24 @@ int main(void)
 	    cmocka_unit_test(test_ollama_done_line_gives_finish_and_usage),
 	    cmocka_unit_test(test_ollama_error_line_is_an_error),
 	    cmocka_unit_test(test_ollama_wrong_shapes_are_bad_json),
+	    cmocka_unit_test(
+	        test_openai_embed_request_sends_every_input_in_order_asking_for_floats),
+	    cmocka_unit_test(test_ollama_embed_request_sends_model_and_prompt),
+	    cmocka_unit_test(test_embed_request_with_non_utf8_text_is_bad_request),
+	    cmocka_unit_test(test_openai_embeddings_put_each_row_by_its_index_with_usage),
+	    cmocka_unit_test(test_openai_embeddings_without_index_or_usage_take_positions_and_zero),
+	    cmocka_unit_test(test_openai_embeddings_with_the_wrong_count_are_refused),
+	    cmocka_unit_test(test_duplicate_or_out_of_range_index_is_refused),
+	    cmocka_unit_test(test_mixed_or_empty_embeddings_are_refused),
+	    cmocka_unit_test(test_values_that_are_not_finite_float32_are_refused),
+	    cmocka_unit_test(test_base64_embedding_is_read_as_little_endian_float32),
+	    cmocka_unit_test(test_too_many_floats_are_refused_before_allocating),
+	    cmocka_unit_test(test_embeddings_error_object_is_upstream_error_with_its_message),
+	    cmocka_unit_test(test_embeddings_answer_that_is_not_a_json_object_is_bad_json),
+	    cmocka_unit_test(test_embeddings_reason_is_cut_between_characters_and_may_be_absent),
+	    cmocka_unit_test(test_ollama_embedding_gives_its_floats),
+	    cmocka_unit_test(test_ollama_empty_embedding_says_the_model_does_not_embed),
+	    cmocka_unit_test(test_ollama_embedding_errors_and_wrong_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

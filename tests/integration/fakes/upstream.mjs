@@ -1,8 +1,9 @@
 // A fake upstream LLM server for brigade's gateway/proxy integration tests.
 //
 // It speaks the real wire protocols (OpenAI/vLLM HTTP+SSE, or Ollama's native
-// HTTP+NDJSON) closely enough that the official `openai` SDK and an Ollama
-// client accept it, and it can inject the faults a proxy has to survive:
+// HTTP+NDJSON; chat, completions and embeddings) closely enough that the
+// official `openai` SDK and an Ollama client accept it, and it can inject the
+// faults a proxy has to survive:
 // error statuses, refused connections, slow first bytes, streams cut in the
 // middle, malformed stream lines and slow streams. It also counts the requests
 // whose client went away before the response finished (`closedEarly`), which is
@@ -26,6 +27,10 @@ const DEFAULTS = {
   apiKey: undefined, // if set: require `Authorization: Bearer <apiKey>`
   fault: null, // initial fault, same shape as setFault()
   strictModels: true, // unknown model -> 404; false accepts any model name
+  embedDim: 8, // length of the fake's embeddings (openai's `dimensions` overrides it)
+  // Models that exist but give no embeddings: openai kind answers 400,
+  // ollama kind {"embedding": []} (what Ollama does for a chat model).
+  nonEmbeddingModels: [],
 };
 
 const FAULT_TYPES = new Set(['status', 'refuse', 'slowFirstByte', 'cutAfter', 'malformed', 'slowStream']);
@@ -81,13 +86,14 @@ function generate(reply, { stop, maxTokens }) {
   return { pieces, finishReason: 'stop' };
 }
 
-// 8 deterministic floats in [-1, 1] derived from the text (FNV-1a per
-// dimension, seeded by the dimension index), normalized to unit length so they
-// look like real embeddings. Same text -> same vector, different text -> different.
-export function fakeEmbedding(text) {
+// `dim` (default 8) deterministic floats in [-1, 1] derived from the input (FNV-1a
+// per dimension, seeded by the dimension index), normalized to unit length so
+// they look like real embeddings. Same input -> same vector, different input ->
+// different; a token-id array hashes as its JSON text ([1,2] differs from "1,2").
+export function fakeEmbedding(text, dim = 8) {
   const s = typeof text === 'string' ? text : JSON.stringify(text);
   const v = [];
-  for (let d = 0; d < 8; d++) {
+  for (let d = 0; d < dim; d++) {
     let h = (0x811c9dc5 ^ Math.imul(d + 1, 0x9e3779b1)) >>> 0;
     for (let i = 0; i < s.length; i++) {
       h ^= s.charCodeAt(i);
@@ -98,6 +104,12 @@ export function fakeEmbedding(text) {
   const norm = Math.hypot(...v) || 1;
   // Round through float32 so the float and base64 encodings carry the same values.
   return v.map((x) => Math.fround(x / norm));
+}
+
+// The fake's token count for an embeddings input: words of a text, ids of a
+// token array.
+export function fakeEmbedTokens(input) {
+  return typeof input === 'string' ? countWords(input) : Array.isArray(input) ? input.length : 0;
 }
 
 // OpenAI's `encoding_format: "base64"` (the openai SDK's default): the
@@ -290,7 +302,7 @@ export async function startFakeUpstream(opts = {}) {
     if (cfg.strictModels && !cfg.models.includes(body.model)) {
       return sendError(res, 404, `The model \`${body.model}\` does not exist or you do not have access to it.`, 'model_not_found');
     }
-    if (endpoint === 'embed') return openaiEmbeddings(body, res);
+    if (endpoint === 'embed') return openaiEmbeddings(body, res, ctx, stream);
     if (endpoint === 'chat' && !Array.isArray(body.messages)) return sendError(res, 400, "'messages' is a required property", 'missing_required_parameter', 'messages');
     if (endpoint === 'text' && body.prompt == null) return sendError(res, 400, "'prompt' is a required property", 'missing_required_parameter', 'prompt');
     return openaiGenerate(endpoint, body, res, ctx, stream);
@@ -356,17 +368,35 @@ export async function startFakeUpstream(opts = {}) {
   }
 
   // Embeddings: float arrays, or base64 float32 when asked (the openai SDK
-  // asks for base64 by default and decodes it).
-  function openaiEmbeddings(body, res) {
-    const inputs = Array.isArray(body.input) && body.input.length && !body.input.every((x) => typeof x === 'number') ? body.input : [body.input];
-    if (body.input == null || inputs.length === 0) return sendError(res, 400, "'input' is a required property", 'missing_required_parameter', 'input');
+  // asks for base64 by default and decodes it). `input` is a string, an array
+  // of token ids, or an array of either; `dimensions` sets the length. The
+  // stream faults apply to the body too: slowStream delays it (so a cancel
+  // can be seen closing the request), cutAfter cuts it in half, malformed
+  // sends a 200 that is not JSON.
+  async function openaiEmbeddings(body, res, ctx, stream) {
+    const isIds = (x) => Array.isArray(x) && x.length > 0 && x.every((t) => Number.isInteger(t) && t >= 0);
+    const isOne = (x) => (typeof x === 'string' && x !== '') || isIds(x);
+    const inputs = isOne(body.input) ? [body.input] : body.input;
+    if (!Array.isArray(inputs) || inputs.length === 0 || !inputs.every(isOne)) {
+      return sendError(res, 400, "'input' must be a non-empty string, an array of token ids, or an array of those", 'invalid_value', 'input');
+    }
+    if (body.dimensions != null && !(Number.isInteger(body.dimensions) && body.dimensions > 0)) {
+      return sendError(res, 400, "'dimensions' must be a positive integer", 'invalid_value', 'dimensions');
+    }
+    if (cfg.nonEmbeddingModels.includes(body.model)) {
+      return sendError(res, 400, `The model \`${body.model}\` does not support embeddings.`, 'model_not_supported', 'model');
+    }
+    const dim = body.dimensions ?? cfg.embedDim;
     const base64 = body.encoding_format === 'base64';
     const data = inputs.map((inp, index) => {
-      const vec = fakeEmbedding(inp);
+      const vec = fakeEmbedding(inp, dim);
       return { object: 'embedding', index, embedding: base64 ? embeddingBase64(vec) : vec };
     });
-    const tokens = inputs.reduce((k, x) => k + (typeof x === 'string' ? countWords(x) : Array.isArray(x) ? x.length : 0), 0);
-    return sendJson(res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+    const tokens = inputs.reduce((k, x) => k + fakeEmbedTokens(x), 0);
+    await waitOrGone(res, ctx, stream.delayMs);
+    if (ctx.gone) return;
+    const out = { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return sendBodyWithFaults(res, ctx, 200, 'application/json', JSON.stringify(out), stream);
   }
 
   // ------------------------------------------------------------------ Ollama
@@ -397,11 +427,23 @@ export async function startFakeUpstream(opts = {}) {
     if (typeof body.model !== 'string' || body.model === '') return sendJson(res, 400, { error: 'model is required' });
     if (!knownOllama(body.model)) return sendJson(res, 404, { error: `model '${body.model}' not found` });
 
-    if (endpoint === 'embeddings') return sendJson(res, 200, { embedding: fakeEmbedding(body.prompt ?? '') });
+    // /api/embeddings: one text in "prompt", {"embedding": [...]} back with no
+    // token count; a model that does not embed gives [] (as Ollama does).
+    // /api/embed: the newer batch form. Stream faults apply as for openai.
+    const isEmbedder = !cfg.nonEmbeddingModels.some((m) => tagged(m) === tagged(body.model));
+    if (endpoint === 'embeddings') {
+      if (typeof (body.prompt ?? '') !== 'string') return sendJson(res, 400, { error: 'json: cannot unmarshal array into Go struct field EmbeddingRequest.prompt of type string' });
+      const embedding = isEmbedder ? fakeEmbedding(body.prompt ?? '', cfg.embedDim) : [];
+      await waitOrGone(res, ctx, stream.delayMs);
+      if (ctx.gone) return;
+      return sendBodyWithFaults(res, ctx, 200, 'application/json; charset=utf-8', JSON.stringify({ embedding }), stream);
+    }
     if (endpoint === 'embed') {
+      if (!isEmbedder) return sendJson(res, 400, { error: `"${body.model}" does not support embeddings` });
       const inputs = Array.isArray(body.input) ? body.input : [body.input ?? ''];
       const count = inputs.reduce((k, x) => k + countWords(x), 0);
-      return sendJson(res, 200, { model: body.model, embeddings: inputs.map(fakeEmbedding), total_duration: 1000, load_duration: 100, prompt_eval_count: count });
+      const out = { model: body.model, embeddings: inputs.map((x) => fakeEmbedding(x, cfg.embedDim)), total_duration: 1000, load_duration: 100, prompt_eval_count: count };
+      return sendBodyWithFaults(res, ctx, 200, 'application/json; charset=utf-8', JSON.stringify(out), stream);
     }
     return ollamaGenerate(endpoint, body, res, ctx, stream);
   }

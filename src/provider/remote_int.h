@@ -1,0 +1,123 @@
+/*
+ * remote_int.h — what remote.c (the provider, its I/O thread and the
+ * streamed generations) shares with remote_embed.c (embeddings): the
+ * provider's state and the part of a transfer the I/O loop knows.
+ * Private to src/provider/remote*.c.
+ *
+ * A transfer is a struct xfer embedded first in its kind's own struct
+ * (struct gen_xfer, struct embed_xfer), so the loop can end any transfer
+ * through its ops without knowing what it carries.  Everything about a
+ * queued transfer happens on the provider's I/O thread.
+ */
+#ifndef BRG_PROVIDER_REMOTE_INT_H
+#define BRG_PROVIDER_REMOTE_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "provider/remote.h"
+
+#define REMOTE_MAX_ERROR_BODY ((size_t)64 << 10)
+
+struct remote_provider {
+	const struct provider_config *cfg;
+	struct provider_ops ops;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	CURLM *multi;
+	struct xfer *incoming; /* guarded by mu */
+	bool is_closing;       /* guarded by mu */
+	bool is_drained;       /* guarded by mu: the thread finished every transfer */
+	struct xfer *active;   /* I/O thread only */
+};
+
+struct xfer;
+
+struct xfer_ops {
+	/*
+	 * Called on the I/O thread once the transfer has left the multi handle
+	 * (cc: how libcurl ended it; CURLE_OK when the loop cut it, with
+	 * is_cancelled or has_failed set).  Delivers the outcome and frees the
+	 * transfer — or starts its next request with remote_xfer_start().
+	 */
+	void (*end)(struct xfer *x, CURLcode cc);
+	/* Frees a transfer that was never started (the provider was closing). */
+	void (*free)(struct xfer *x);
+};
+
+struct xfer {
+	const struct xfer_ops *ops;
+	struct remote_provider *rp;
+	struct xfer *next;
+	CURL *easy;
+	struct curl_slist *headers;
+	const atomic_bool *cancel;
+	bool is_cancelled;        /* the cancel flag, or the provider closing, cut it */
+	bool is_closing;          /* with is_cancelled: it was the provider closing */
+	bool has_failed;          /* the first failure is recorded in 'failure' */
+	struct brg_error failure; /* valid when has_failed */
+	long status;              /* the upstream's HTTP status, 0 until known */
+	bool has_first_byte;
+	long long started_ms;
+	struct buf err_body; /* the start of an error answer's body */
+};
+
+/*
+ * Sets up the common part: an easy handle POSTing 'body' (borrowed: it
+ * must outlive the transfer) to base_url + 'path', with our headers (JSON
+ * body, 'accept', the key, the configured extra headers), timeouts and
+ * 'write' as the body callback (its userdata is x).  Errors: BRG_E_NOMEM
+ * (remote_xfer_fini() releases what was made).
+ */
+enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
+                              const struct xfer_ops *ops, const atomic_bool *cancel,
+                              const char *accept, curl_write_callback write);
+/* Points the handle at another request: same rules as init. */
+void remote_xfer_request(struct xfer *x, const char *path, const char *body);
+void remote_xfer_fini(struct xfer *x);
+
+/* Queues built transfers and wakes the I/O thread, or, when the provider is
+ * closing, frees them all (ops->free) and fails with BRG_E_SHUTTING_DOWN. */
+enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t n,
+                           struct brg_error *err);
+/* I/O thread only, from ops->end: starts the transfer's (next) request on
+ * the same handle, with fresh per-request state and deadlines. */
+void remote_xfer_start(struct xfer *x);
+
+/*
+ * The body callbacks' common first step: notes the first byte and the
+ * status; for an error status keeps the start of the body (for its
+ * message) and returns true — the callback then returns n.
+ */
+bool remote_xfer_error_body(struct xfer *x, const char *p, size_t n);
+/* The HTTP status, asking libcurl when no body byte told it yet. */
+long remote_xfer_status(struct xfer *x);
+
+/* Records the transfer's failure, with the provider's name and the
+ * upstream's status as details; the first one wins. */
+void remote_xfer_fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A libcurl failure: timeouts are BRG_E_UPSTREAM_TIMEOUT, the rest
+ * BRG_E_UPSTREAM. */
+void remote_xfer_fail_curl(struct xfer *x, CURLcode cc);
+/*
+ * An HTTP error status: 429 → BRG_E_RATE_LIMITED (with the upstream's
+ * Retry-After), 401/403 → BRG_E_UPSTREAM_AUTH, 408/504 →
+ * BRG_E_UPSTREAM_TIMEOUT, 404 → 'not_found' (it means different things to
+ * different endpoints), other 4xx → BRG_E_BAD_REQUEST, the rest
+ * BRG_E_UPSTREAM; the message carries the upstream's own, after 'what'.
+ */
+void remote_xfer_fail_status(struct xfer *x, enum brg_err not_found, const char *what);
+
+/* Whether the provider speaks Ollama's native API. */
+bool remote_is_ollama(const struct remote_provider *rp);
+
+/* The provider's embeddings (remote_embed.c), for its ops table. */
+enum brg_err remote_embed(void *impl, const struct embed_request *r, struct embed_sink sink,
+                          struct brg_error *err);
+
+#endif
