@@ -107,4 +107,10 @@ format:
 clean:
 	rm -rf build
 
+# What brigade adds in front of a fast fake upstream (latency, CPU per
+# request); writes bench/results/gateway.md.  BENCH_SECONDS per run (10).
+.PHONY: bench-gateway
+bench-gateway: all
+	@bash bench/gateway/run.sh
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# bench/gateway/run.sh — what brigade adds in front of a fast upstream.
+#
+# The same open-loop load (bench/gateway/loadgen.c) goes to a fake
+# OpenAI-compatible upstream (bench/gateway/upstream.c) directly, then
+# through brigade routing to that upstream, at each rate in BENCH_RATES.
+# The difference in latency is what brigade adds; brigade's CPU time over
+# the through-brigade run, divided by the requests it answered, is its CPU
+# per request.  Writes bench/results/gateway.md and prints it.
+#
+#   make bench-gateway          (builds brigade first)
+#   bash bench/gateway/run.sh   (uses build/brigade, building it when missing)
+#
+# Environment:
+#   BENCH_SECONDS=10     measured seconds per run (after the warm-up)
+#   BENCH_WARMUP=2       warm-up seconds per run (not measured)
+#   BENCH_RATES="500 2000"
+#   BENCH_CONNECTIONS=32
+#   BENCH_STREAM_RATE=500  rate of the extra streaming (stream:true) pair; 0 skips it
+#   BRIGADE_BIN=path     a brigade binary other than build/brigade
+#   BENCH_OUT=bench/results/gateway.md
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+SECONDS_MEASURED=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-2}
+RATES=${BENCH_RATES:-"500 2000"}
+CONNS=${BENCH_CONNECTIONS:-32}
+STREAM_RATE=${BENCH_STREAM_RATE:-500}
+RESULT=${BENCH_OUT:-bench/results/gateway.md}
+BRIGADE=${BRIGADE_BIN:-build/brigade}
+BIN=bench/out
+CFLAGS=(-std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -O2)
+
+# --- build -----------------------------------------------------------------
+mkdir -p "$BIN" "$(dirname "$RESULT")"
+${CC:-cc} "${CFLAGS[@]}" bench/gateway/upstream.c -o "$BIN/upstream"
+${CC:-cc} "${CFLAGS[@]}" bench/gateway/loadgen.c -o "$BIN/loadgen" -lm
+if [[ ! -x $BRIGADE ]]; then
+	make --no-print-directory all
+fi
+
+# --- processes and clean-up ------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/brigade-gw.XXXXXX")
+UP_PID=
+BR_PID=
+cleanup() {
+	local pid
+	for pid in $BR_PID $UP_PID; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $BR_PID $UP_PID; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits for "listening on http://HOST:PORT" in file $1 (process $2); prints PORT.
+wait_port() {
+	local file=$1 pid=$2 port
+	for _ in $(seq 1 200); do
+		port=$(sed -n 's|.*listening on http://[^:]*:\([0-9][0-9]*\).*|\1|p' "$file" | head -n 1)
+		if [[ -n $port ]]; then
+			echo "$port"
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 0.05
+	done
+	echo "run.sh: $file: no 'listening on' line" >&2
+	cat "$file" "$file.err" >&2 2>/dev/null || true
+	return 1
+}
+
+"$BIN/upstream" 0 >"$TMP/upstream.out" 2>"$TMP/upstream.out.err" &
+UP_PID=$!
+UPORT=$(wait_port "$TMP/upstream.out" "$UP_PID")
+
+cat >"$TMP/models.yaml" <<EOF
+server:
+  host: 127.0.0.1
+  port: 0
+preload: []
+models: {}
+EOF
+cat >"$TMP/providers.yaml" <<EOF
+providers:
+  fake:
+    kind: openai
+    base_url: http://127.0.0.1:$UPORT/v1
+    models: [fake]
+EOF
+INFERENCE_LOG_LEVEL=warn "$BRIGADE" serve --config "$TMP/models.yaml" \
+	--providers "$TMP/providers.yaml" --port 0 >"$TMP/brigade.out" 2>"$TMP/brigade.out.err" &
+BR_PID=$!
+BPORT=$(wait_port "$TMP/brigade.out" "$BR_PID")
+
+# --- measuring ---------------------------------------------------------------
+TICK=$(getconf CLK_TCK)
+
+# utime + stime of process $1 (every thread), in clock ticks.  Fields 14 and
+# 15 of /proc/PID/stat, counted after the ")" that ends the command name.
+cpu_ticks() {
+	local rest
+	rest=$(sed 's/^.*) //' "/proc/$1/stat")
+	awk '{ print $12 + $13 }' <<<"$rest"
+}
+
+# The value of key $2 in a loadgen result line $1.
+field() {
+	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"
+}
+
+# Connections the upstream has accepted so far (it prints its counters on
+# SIGUSR1).
+upstream_conns() {
+	local n0 line
+	n0=$(grep -c '^stats' "$TMP/upstream.out" || true)
+	kill -USR1 "$UP_PID"
+	for _ in $(seq 1 100); do
+		if (($(grep -c '^stats' "$TMP/upstream.out" || true) > n0)); then
+			line=$(grep '^stats' "$TMP/upstream.out" | tail -n 1)
+			field "$line" connections
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "run.sh: the upstream did not answer SIGUSR1" >&2
+	return 1
+}
+
+body() {
+	local stream=$1
+	if [[ $stream == 1 ]]; then
+		echo '{"model":"fake","messages":[{"role":"user","content":"hi"}],"max_tokens":16,"stream":true}'
+	else
+		echo '{"model":"fake","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
+	fi
+}
+
+# run_load NAME PORT RATE STREAM PID: one loadgen run; its line goes to
+# $TMP/NAME.res, PID's CPU ticks over the run to $TMP/NAME.cpu, the
+# connections the upstream accepted during it to $TMP/NAME.conns, the first
+# error (if any) to $TMP/NAME.err.
+run_load() {
+	local name=$1 port=$2 rate=$3 stream=$4 pid=$5 c0 c1 line u0 u1
+	echo "  $name: $rate req/s, $CONNS connections, ${WARMUP}s warm-up + ${SECONDS_MEASURED}s" >&2
+	u0=$(upstream_conns)
+	c0=$(cpu_ticks "$pid")
+	line=$("$BIN/loadgen" 127.0.0.1 "$port" /v1/chat/completions "$(body "$stream")" \
+		"$CONNS" "$rate" "$SECONDS_MEASURED" "$WARMUP" 2>"$TMP/$name.err")
+	c1=$(cpu_ticks "$pid")
+	u1=$(upstream_conns)
+	if ! kill -0 "$BR_PID" 2>/dev/null; then
+		echo "run.sh: brigade exited during $name:" >&2
+		cat "$TMP/brigade.out.err" >&2
+		exit 1
+	fi
+	echo "$line" >"$TMP/$name.res"
+	echo $((c1 - c0)) >"$TMP/$name.cpu"
+	echo $((u1 - u0)) >"$TMP/$name.conns"
+	echo "    $line" >&2
+}
+
+echo "gateway benchmark: upstream on :$UPORT, brigade on :$BPORT" >&2
+ROWS=()
+for rate in $RATES; do
+	run_load "direct-$rate" "$UPORT" "$rate" 0 "$UP_PID"
+	run_load "brigade-$rate" "$BPORT" "$rate" 0 "$BR_PID"
+	ROWS+=("$rate:0")
+done
+if [[ $STREAM_RATE != 0 ]]; then
+	run_load "direct-$STREAM_RATE-stream" "$UPORT" "$STREAM_RATE" 1 "$UP_PID"
+	run_load "brigade-$STREAM_RATE-stream" "$BPORT" "$STREAM_RATE" 1 "$BR_PID"
+	ROWS+=("$STREAM_RATE:1")
+fi
+
+# --- the report --------------------------------------------------------------
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+cpu_per_req() { # ticks total-requests -> µs per request
+	awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }'
+}
+verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "PASS" : "MISS" }'; }
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain -- src 2>/dev/null) ]]; then
+	TREE="working tree has uncommitted changes under src/"
+else
+	TREE="working tree clean under src/"
+fi
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+
+{
+	echo "# Gateway benchmark: what brigade adds in front of a fast upstream"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r)"
+	echo "- brigade: commit $COMMIT ($TREE), binary \`$BRIGADE\`${BRIGADE_BUILT_FROM:+, built from $BRIGADE_BUILT_FROM}"
+	echo "- load: \`bench/gateway/loadgen\`, open loop (latency from each request's scheduled time)," \
+		"$CONNS keep-alive connections, ${WARMUP} s warm-up then ${SECONDS_MEASURED} s measured per row"
+	echo "- upstream: \`bench/gateway/upstream\` (C, one thread, epoll), same machine; brigade routes" \
+		"model \`fake\` to it as provider \`fake\` (\`kind: openai\`), no local models"
+	echo "- body: \`$(body 0)\` (streaming rows add \`\"stream\":true\`)"
+	echo "- nothing pinned (no taskset): load generator, upstream and brigade share every CPU"
+	echo
+	echo "| rate (req/s) | path | p50 µs | p99 µs | p99.9 µs | max µs | achieved req/s | errors | send lag µs (mean) | upstream connections opened |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for row in "${ROWS[@]}"; do
+		rate=${row%:*}
+		sfx=""
+		label=""
+		if [[ ${row#*:} == 1 ]]; then
+			sfx="-stream"
+			label=" (stream)"
+		fi
+		for path in direct brigade; do
+			line=$(cat "$TMP/$path-$rate$sfx.res")
+			name="direct"
+			[[ $path == brigade ]] && name="via brigade"
+			printf '| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$name" "$label" \
+				"$(field "$line" p50_us)" "$(field "$line" p99_us)" "$(field "$line" p999_us)" \
+				"$(field "$line" max_us)" "$(field "$line" rate)" "$(field "$line" errors)" \
+				"$(field "$line" lag_mean_us)" "$(cat "$TMP/$path-$rate$sfx.conns")"
+		done
+	done
+	echo
+	echo "| rate (req/s) | added p50 µs | added p99 µs | brigade CPU µs/request | upstream CPU µs/request (direct) |"
+	echo "|---:|---:|---:|---:|---:|"
+	for row in "${ROWS[@]}"; do
+		rate=${row%:*}
+		sfx=""
+		label=""
+		if [[ ${row#*:} == 1 ]]; then
+			sfx="-stream"
+			label=" (stream)"
+		fi
+		d=$(cat "$TMP/direct-$rate$sfx.res")
+		b=$(cat "$TMP/brigade-$rate$sfx.res")
+		printf '| %s%s | %s | %s | %s | %s |\n' "$rate" "$label" \
+			"$(sub "$(field "$b" p50_us)" "$(field "$d" p50_us)")" \
+			"$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")" \
+			"$(cpu_per_req "$(cat "$TMP/brigade-$rate$sfx.cpu")" "$(field "$b" total)")" \
+			"$(cpu_per_req "$(cat "$TMP/direct-$rate$sfx.cpu")" "$(field "$d" total)")"
+	done
+	echo
+	for rate in $RATES; do
+		if [[ $rate == 2000 ]]; then
+			d=$(cat "$TMP/direct-2000.res")
+			b=$(cat "$TMP/brigade-2000.res")
+			a50=$(sub "$(field "$b" p50_us)" "$(field "$d" p50_us)")
+			a99=$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")
+			echo "Targets at 2000 req/s: added p50 ≤ 50 µs — $a50 µs, **$(verdict "$a50" 50)**;" \
+				"added p99 ≤ 250 µs — $a99 µs, **$(verdict "$a99" 250)**."
+			echo
+		fi
+	done
+	echo "CPU per request: the process's utime + stime from /proc/PID/stat (every thread) over" \
+		"the whole run, warm-up included, divided by every request answered in it" \
+		"(counted in clock ticks of $((1000000 / TICK)) µs, so ± one tick ÷ the requests of the run)." \
+		"Send lag: how late the load generator wrote requests after their scheduled time" \
+		"(timer wake-up plus waiting for a free connection); it is part of both paths' latency." \
+		"Upstream connections opened: connections the upstream accepted during the run" \
+		"(direct: the load generator's $CONNS; via brigade: the ones brigade opened)."
+	if [[ -s $TMP/brigade.out.err ]]; then
+		echo
+		echo "brigade's stderr (INFERENCE_LOG_LEVEL=warn), first 40 lines:"
+		echo
+		echo '```'
+		head -n 40 "$TMP/brigade.out.err"
+		echo '```'
+	fi
+	for f in "$TMP"/*.err; do
+		case $f in *.out.err) continue ;; esac
+		if [[ -s $f ]]; then
+			echo
+			echo "First error in $(basename "$f" .err):"
+			echo
+			echo '```'
+			head -c 2048 "$f"
+			echo
+			echo '```'
+		fi
+	done
+} >"$RESULT"
+
+cat "$RESULT"
