@@ -101,8 +101,8 @@ static void run(struct api *a, struct http_exchange *x, struct api_embed_request
 		enum http_wait_result hw = http_wait(x, w->efd, left > 0 ? (int)left : 0);
 		if (hw == HTTP_WAIT_READY) {
 			uint64_t v;
-			if (read(w->efd, &v, sizeof v) < 0) /* EAGAIN: woken for nothing */
-				continue;
+			ssize_t n = read(w->efd, &v, sizeof v); /* -1 EAGAIN: nothing to clear */
+			(void)n;
 			continue;
 		}
 		atomic_store(&w->cancel, true);
