@@ -124,6 +124,18 @@ static bool is_open(struct fallback *f, size_t m)
 	return open;
 }
 
+/* PROVIDER_UNAVAILABLE, naming the provider, while member m's breaker is
+ * open; BRG_OK otherwise. */
+static enum brg_err refuse_if_open(struct fallback *f, size_t m, struct brg_error *e)
+{
+	if (!is_open(f, m))
+		return BRG_OK;
+	const char *name = f->members[m].p.ops->name;
+	brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: circuit open after repeated failures", name);
+	brg_error_detail_str(e, "provider", name);
+	return BRG_E_PROVIDER_UNAVAILABLE;
+}
+
 static int find(const struct fallback *f, struct provider p)
 {
 	for (size_t i = 0; i < f->n_members; i++)
@@ -178,12 +190,8 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	if (!model)
 		return brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: no model to fall back to",
 		                r->f->members[m].p.ops->name);
-	if (is_open(r->f, m)) {
-		brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: circuit open after repeated failures",
-		         r->f->members[m].p.ops->name);
-		brg_error_detail_str(e, "provider", r->f->members[m].p.ops->name);
+	if (refuse_if_open(r->f, m, e))
 		return BRG_E_PROVIDER_UNAVAILABLE;
-	}
 	snprintf(r->model, sizeof r->model, "%s", model);
 	r->req.model = r->model;
 	r->member = m;
@@ -414,12 +422,8 @@ static enum brg_err erun_try_member(struct erun *r, size_t m, bool is_first, str
 		                "%s does not serve model %s (embeddings fall back to the same "
 		                "model only)",
 		                p.ops->name, r->req.model);
-	if (is_open(r->f, m)) {
-		brg_fail(e, BRG_E_PROVIDER_UNAVAILABLE, "%s: circuit open after repeated failures",
-		         p.ops->name);
-		brg_error_detail_str(e, "provider", p.ops->name);
+	if (refuse_if_open(r->f, m, e))
 		return BRG_E_PROVIDER_UNAVAILABLE;
-	}
 	r->member = m;
 	pthread_mutex_lock(&r->mu);
 	r->is_calling = true;
