@@ -6,7 +6,10 @@
 # through brigade routing to that upstream, at each rate in BENCH_RATES.
 # The difference in latency is what brigade adds; brigade's CPU time over
 # the through-brigade run, divided by the requests it answered, is its CPU
-# per request.  Writes bench/results/gateway.md and prints it.
+# per request.  The non-streaming load also goes through a byte relay
+# (bench/gateway/relay.c) that parses nothing: what any proxy hop adds on
+# this machine, the floor under brigade's numbers.  Writes
+# bench/results/gateway.md and prints it.
 #
 #   make bench-gateway          (builds brigade first)
 #   bash bench/gateway/run.sh   (uses build/brigade, building it when missing)
@@ -38,6 +41,7 @@ CFLAGS=(-std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 mkdir -p "$BIN" "$(dirname "$RESULT")"
 ${CC:-cc} "${CFLAGS[@]}" bench/gateway/upstream.c -o "$BIN/upstream"
 ${CC:-cc} "${CFLAGS[@]}" bench/gateway/loadgen.c -o "$BIN/loadgen" -lm
+${CC:-cc} "${CFLAGS[@]}" bench/gateway/relay.c -o "$BIN/relay"
 if [[ ! -x $BRIGADE ]]; then
 	make --no-print-directory all
 fi
@@ -45,13 +49,14 @@ fi
 # --- processes and clean-up ------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/brigade-gw.XXXXXX")
 UP_PID=
+RL_PID=
 BR_PID=
 cleanup() {
 	local pid
-	for pid in $BR_PID $UP_PID; do
+	for pid in $BR_PID $RL_PID $UP_PID; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in $BR_PID $UP_PID; do
+	for pid in $BR_PID $RL_PID $UP_PID; do
 		wait "$pid" 2>/dev/null || true
 	done
 	rm -rf "$TMP"
@@ -81,6 +86,10 @@ wait_port() {
 "$BIN/upstream" 0 >"$TMP/upstream.out" 2>"$TMP/upstream.out.err" &
 UP_PID=$!
 UPORT=$(wait_port "$TMP/upstream.out" "$UP_PID")
+
+"$BIN/relay" 0 "$UPORT" >"$TMP/relay.out" 2>"$TMP/relay.out.err" &
+RL_PID=$!
+RPORT=$(wait_port "$TMP/relay.out" "$RL_PID")
 
 cat >"$TMP/models.yaml" <<EOF
 server:
@@ -162,16 +171,22 @@ run_load() {
 		cat "$TMP/brigade.out.err" >&2
 		exit 1
 	fi
+	if ! kill -0 "$RL_PID" 2>/dev/null; then
+		echo "run.sh: the relay exited during $name:" >&2
+		cat "$TMP/relay.out.err" >&2
+		exit 1
+	fi
 	echo "$line" >"$TMP/$name.res"
 	echo $((c1 - c0)) >"$TMP/$name.cpu"
 	echo $((u1 - u0)) >"$TMP/$name.conns"
 	echo "    $line" >&2
 }
 
-echo "gateway benchmark: upstream on :$UPORT, brigade on :$BPORT" >&2
+echo "gateway benchmark: upstream on :$UPORT, relay on :$RPORT, brigade on :$BPORT" >&2
 ROWS=()
 for rate in $RATES; do
 	run_load "direct-$rate" "$UPORT" "$rate" 0 "$UP_PID"
+	run_load "relay-$rate" "$RPORT" "$rate" 0 "$RL_PID"
 	run_load "brigade-$rate" "$BPORT" "$rate" 0 "$BR_PID"
 	ROWS+=("$rate:0")
 done
@@ -206,8 +221,10 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 		"$CONNS keep-alive connections, ${WARMUP} s warm-up then ${SECONDS_MEASURED} s measured per row"
 	echo "- upstream: \`bench/gateway/upstream\` (C, one thread, epoll), same machine; brigade routes" \
 		"model \`fake\` to it as provider \`fake\` (\`kind: openai\`), no local models"
+	echo "- floor: \`bench/gateway/relay\` (C, one thread, epoll), a TCP byte relay in front of" \
+		"the same upstream that parses nothing (one upstream connection per client connection)"
 	echo "- body: \`$(body 0)\` (streaming rows add \`\"stream\":true\`)"
-	echo "- nothing pinned (no taskset): load generator, upstream and brigade share every CPU"
+	echo "- nothing pinned (no taskset): load generator, upstream, relay and brigade share every CPU"
 	echo
 	echo "| rate (req/s) | path | p50 µs | p99 µs | p99.9 µs | max µs | achieved req/s | errors | send lag µs (mean) | upstream connections opened |"
 	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -219,10 +236,15 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 			sfx="-stream"
 			label=" (stream)"
 		fi
-		for path in direct brigade; do
+		paths="direct relay brigade"
+		[[ -n $sfx ]] && paths="direct brigade"
+		for path in $paths; do
 			line=$(cat "$TMP/$path-$rate$sfx.res")
-			name="direct"
-			[[ $path == brigade ]] && name="via brigade"
+			case $path in
+			direct) name="direct" ;;
+			relay) name="via byte relay (floor)" ;;
+			brigade) name="via brigade" ;;
+			esac
 			printf '| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$name" "$label" \
 				"$(field "$line" p50_us)" "$(field "$line" p99_us)" "$(field "$line" p999_us)" \
 				"$(field "$line" max_us)" "$(field "$line" rate)" "$(field "$line" errors)" \
@@ -230,8 +252,8 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 		done
 	done
 	echo
-	echo "| rate (req/s) | added p50 µs | added p99 µs | brigade CPU µs/request | upstream CPU µs/request (direct) |"
-	echo "|---:|---:|---:|---:|---:|"
+	echo "| rate (req/s) | added p50 µs | added p99 µs | relay floor added p50 µs | relay floor added p99 µs | brigade CPU µs/request | relay CPU µs/request | upstream CPU µs/request (direct) |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for row in "${ROWS[@]}"; do
 		rate=${row%:*}
 		sfx=""
@@ -242,10 +264,19 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 		fi
 		d=$(cat "$TMP/direct-$rate$sfx.res")
 		b=$(cat "$TMP/brigade-$rate$sfx.res")
-		printf '| %s%s | %s | %s | %s | %s |\n' "$rate" "$label" \
+		r50="n/a" r99="n/a" rcpu="n/a"
+		if [[ -z $sfx ]]; then
+			r=$(cat "$TMP/relay-$rate.res")
+			r50=$(sub "$(field "$r" p50_us)" "$(field "$d" p50_us)")
+			r99=$(sub "$(field "$r" p99_us)" "$(field "$d" p99_us)")
+			rcpu=$(cpu_per_req "$(cat "$TMP/relay-$rate.cpu")" "$(field "$r" total)")
+		fi
+		printf '| %s%s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$label" \
 			"$(sub "$(field "$b" p50_us)" "$(field "$d" p50_us)")" \
 			"$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")" \
+			"$r50" "$r99" \
 			"$(cpu_per_req "$(cat "$TMP/brigade-$rate$sfx.cpu")" "$(field "$b" total)")" \
+			"$rcpu" \
 			"$(cpu_per_req "$(cat "$TMP/direct-$rate$sfx.cpu")" "$(field "$d" total)")"
 	done
 	echo
@@ -257,6 +288,11 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 			a99=$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")
 			echo "Targets at 2000 req/s: added p50 ≤ 50 µs — $a50 µs, **$(verdict "$a50" 50)**;" \
 				"added p99 ≤ 250 µs — $a99 µs, **$(verdict "$a99" 250)**."
+			r=$(cat "$TMP/relay-2000.res")
+			echo "A byte relay that parses nothing adds" \
+				"$(sub "$(field "$r" p50_us)" "$(field "$d" p50_us)") µs p50 /" \
+				"$(sub "$(field "$r" p99_us)" "$(field "$d" p99_us)") µs p99 at 2000 req/s" \
+				"on this machine: the floor for any proxy hop."
 			echo
 		fi
 	done
@@ -266,13 +302,23 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 		"Send lag: how late the load generator wrote requests after their scheduled time" \
 		"(timer wake-up plus waiting for a free connection); it is part of both paths' latency." \
 		"Upstream connections opened: connections the upstream accepted during the run" \
-		"(direct: the load generator's $CONNS; via brigade: the ones brigade opened)."
+		"(direct: the load generator's $CONNS; via the relay: one per client connection, so $CONNS;" \
+		"via brigade: the ones brigade opened)." \
+		"Relay floor added: through-relay minus direct, at the same rate (non-streaming runs only)."
 	if [[ -s $TMP/brigade.out.err ]]; then
 		echo
 		echo "brigade's stderr (INFERENCE_LOG_LEVEL=warn), first 40 lines:"
 		echo
 		echo '```'
 		head -n 40 "$TMP/brigade.out.err"
+		echo '```'
+	fi
+	if [[ -s $TMP/relay.out.err ]]; then
+		echo
+		echo "The relay's stderr, first 40 lines:"
+		echo
+		echo '```'
+		head -n 40 "$TMP/relay.out.err"
 		echo '```'
 	fi
 	for f in "$TMP"/*.err; do

@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve.h"
+
 #define MAX_HEADER_BYTES ((size_t)16 << 10)
 #define MAX_BODY_BYTES   ((size_t)1 << 20)
 #define READ_CHUNK       ((size_t)16 << 10)
@@ -413,25 +415,6 @@ static bool on_readable(int ep, struct conn *c, const struct answers *a)
 	return flush_out(ep, c);
 }
 
-static int listen_on(int port, int *out_port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t sl = sizeof sa;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-		close(fd);
-		return -1;
-	}
-	*out_port = ntohs(sa.sin_port);
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -445,26 +428,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-
-	int bound = 0;
-	int lfd = listen_on((int)port, &bound);
-	if (lfd < 0 || sfd < 0) {
+	int lfd = -1, sfd = -1, bound = 0;
+	int ep = serve_start((int)port, SIGUSR1, &lfd, &bound, &sfd);
+	if (ep < 0) {
 		perror("upstream: listen");
 		return 1;
 	}
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-	ev.data.ptr = &sfd; /* a distinct tag for the signal fd */
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 
 	struct answers a;
 	answers_init(&a);

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/pump.h"
 #include "provider/fallback.h"
 
 /* Largest JSON answer: 2048 inputs of 4096 floats as text fit easily. */
@@ -50,7 +51,7 @@ static void wait_done(struct wait *w)
 	struct pollfd p = {.fd = w->efd, .events = POLLIN};
 	uint64_t v;
 	while (!atomic_load(&w->is_done))
-		if (poll(&p, 1, 100) > 0 && read(w->efd, &v, sizeof v) < 0)
+		if (pump_poll(&p, 1, 100) > 0 && read(w->efd, &v, sizeof v) < 0)
 			continue;
 }
 

@@ -12,6 +12,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/pump.h"
+
 struct choice {
 	struct gen_stream *s;
 	size_t index;
@@ -68,13 +70,61 @@ static void on_done(void *ud, const struct gen_result *res)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * One spare eventfd per thread: an HTTP thread makes a stream per request,
+ * and eventfd() + close() are two system calls of a proxied request's
+ * twenty.  A stream is freed only after its last on_done (see stream.h),
+ * so no producer writes to its eventfd after that; the counter is cleared
+ * before reuse.  Closed when the thread ends.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static _Thread_local int tl_spare_efd = -1;
+
+static void spare_close(void *p)
+{
+	close((int)(intptr_t)p - 1);
+}
+
+static bool spare_key_ok;
+
+static void spare_key_init(void)
+{
+	spare_key_ok = pthread_key_create(&spare_key, spare_close) == 0;
+}
+
+static int efd_take(void)
+{
+	if (tl_spare_efd < 0)
+		return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int fd = tl_spare_efd;
+	tl_spare_efd = -1;
+	pthread_setspecific(spare_key, NULL);
+	uint64_t v;
+	while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+static void efd_put(int fd)
+{
+	pthread_once(&spare_once, spare_key_init);
+	/* The key's value is fd + 1, so fd 0 is not mistaken for "none". */
+	if (!spare_key_ok || tl_spare_efd >= 0 ||
+	    pthread_setspecific(spare_key, (void *)(intptr_t)(fd + 1))) {
+		close(fd);
+		return;
+	}
+	tl_spare_efd = fd;
+}
+
 struct gen_stream *gen_stream_new(size_t n_choices, size_t max_text_bytes)
 {
 	struct gen_stream *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
 	s->choices = calloc(n_choices ? n_choices : 1, sizeof *s->choices);
-	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->efd = efd_take();
 	if (!s->choices || s->efd < 0)
 		goto fail;
 	pthread_mutex_init(&s->mu, NULL);
@@ -102,7 +152,7 @@ void gen_stream_free(struct gen_stream *s)
 	for (size_t i = 0; i < s->n_choices; i++)
 		buf_fini(&s->choices[i].text);
 	free(s->choices);
-	close(s->efd);
+	efd_put(s->efd);
 	pthread_cond_destroy(&s->done_cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -165,6 +215,10 @@ bool gen_stream_all_done(struct gen_stream *s)
 
 void gen_stream_wait_all_done(struct gen_stream *s)
 {
+	/* A producer whose I/O runs on this very thread (core/pump.h) ends
+	 * only while the thread pumps: wait in the pump, not on the cv. */
+	while (pump_thread_is_busy() && !gen_stream_all_done(s))
+		pump_poll(NULL, 0, -1);
 	pthread_mutex_lock(&s->mu);
 	while (s->n_done < s->n_choices)
 		pthread_cond_wait(&s->done_cv, &s->mu);

@@ -20,6 +20,8 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
+#include "core/pump.h"
 #include "core/log.h"
 #include "http/keys.h"
 
@@ -187,15 +189,15 @@ enum http_wait_result http_wait(struct http_exchange *x, int fd, int timeout_ms)
 	     * here, so a pipelined next request does not look like news. */
 	    {.fd = x->fd, .events = POLLRDHUP},
 	};
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	nfds_t n_fds = x->fd >= 0 ? 2 : 1;
+	long long deadline = timeout_ms >= 0 ? brg_now_ms() + timeout_ms : -1;
 	int left = timeout_ms;
 	for (;;) {
-		int n = poll(p, x->fd >= 0 ? 2 : 1, left);
+		/* A pump (core/pump.h) may return early, having moved its own
+		 * work: only the clock says when the time is up. */
+		int n = pump_poll(p, n_fds, left);
 		if (n < 0 && errno != EINTR)
 			return HTTP_WAIT_GONE; /* cannot watch the client: treat as gone */
-		if (n == 0)
-			return HTTP_WAIT_TIMEOUT;
 		if (n > 0) {
 			if (x->fd >= 0 &&
 			    (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
@@ -205,12 +207,11 @@ enum http_wait_result http_wait(struct http_exchange *x, int fd, int timeout_ms)
 			if (p[0].revents)
 				return HTTP_WAIT_READY;
 		}
-		if (timeout_ms >= 0) { /* EINTR: wait only for what is left */
-			struct timespec t1;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			long long spent =
-			    (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-			left = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
+		if (deadline >= 0) {
+			long long now = brg_now_ms();
+			if (now >= deadline)
+				return HTTP_WAIT_TIMEOUT;
+			left = (int)(deadline - now);
 		}
 	}
 }
@@ -273,6 +274,9 @@ static void dispatch(struct http_exchange *x)
 			s->on_error(s->ud, x, BRG_E_UNAUTHORIZED, "missing or invalid API key");
 			return;
 		}
+		/* Every wait on this thread goes through http_wait (core/pump.h):
+		 * a remote transfer may run its I/O here, without a hand-off. */
+		pump_thread_enable();
 		r->fn(s->ud, x);
 		return;
 	}
@@ -427,7 +431,7 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
 		return rc;
 	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	                 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(

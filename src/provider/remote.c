@@ -34,7 +34,6 @@
 #include "provider/sse.h"
 #include "provider/wire.h"
 
-#define POLL_ACTIVE_MS    20
 #define MAX_EVENT_BYTES   ((size_t)1 << 20)
 #define MAX_RETRY_AFTER_S 3600
 
@@ -121,7 +120,7 @@ enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
 	x->rp = rp;
 	x->cancel = cancel;
 	buf_init(&x->err_body, REMOTE_MAX_ERROR_BODY);
-	x->easy = curl_easy_init();
+	x->easy = remote_loop_easy();
 	x->headers = make_headers(rp, accept);
 	if (!x->easy || !x->headers)
 		return BRG_E_NOMEM;
@@ -148,8 +147,7 @@ void remote_xfer_request(struct xfer *x, const char *path, const char *body)
 
 void remote_xfer_fini(struct xfer *x)
 {
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
+	remote_loop_easy_done(x->easy);
 	curl_slist_free_all(x->headers);
 	buf_fini(&x->err_body);
 }
@@ -218,119 +216,6 @@ void remote_xfer_fail_curl(struct xfer *x, CURLcode cc)
 	char url[1024];
 	url_for_humans(x->rp->cfg->base_url, url, sizeof url);
 	remote_xfer_fail(x, code, "%s (%s)", curl_easy_strerror(cc), url);
-}
-
-/* ---- the I/O loop -------------------------------------------------------- */
-
-static void detach(struct remote_provider *rp, struct xfer *x)
-{
-	for (struct xfer **pp = &rp->active; *pp; pp = &(*pp)->next)
-		if (*pp == x) {
-			*pp = x->next;
-			break;
-		}
-	curl_multi_remove_handle(rp->multi, x->easy);
-}
-
-void remote_xfer_start(struct xfer *x)
-{
-	struct remote_provider *rp = x->rp;
-	x->status = 0;
-	x->has_first_byte = false;
-	buf_reset(&x->err_body);
-	x->started_ms = brg_now_ms();
-	x->next = rp->active;
-	rp->active = x;
-	curl_multi_add_handle(rp->multi, x->easy);
-}
-
-/* Cancelled or past the first-byte deadline: end it now.  Removing the
- * handle mid-transfer closes the upstream connection at once, which is how
- * a client's disconnect reaches the upstream. */
-static void check_deadlines(struct remote_provider *rp, bool is_closing)
-{
-	long long now = brg_now_ms();
-	struct xfer *next;
-	for (struct xfer *x = rp->active; x; x = next) {
-		next = x->next;
-		bool is_late =
-		    !x->has_first_byte && now - x->started_ms > rp->cfg->first_byte_timeout_ms;
-		bool is_cancel = x->cancel && atomic_load(x->cancel);
-		if (!is_closing && !is_late && !is_cancel)
-			continue;
-		if (is_late && !is_closing) {
-			remote_xfer_fail(x, BRG_E_UPSTREAM_TIMEOUT, "no answer within %d ms",
-			                 rp->cfg->first_byte_timeout_ms);
-		} else {
-			x->is_cancelled = true;
-			x->is_closing = !is_cancel;
-		}
-		detach(rp, x);
-		x->ops->end(x, CURLE_OK);
-	}
-}
-
-static void reap(struct remote_provider *rp)
-{
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(rp->multi, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct xfer *x = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		CURLcode cc = msg->data.result;
-		detach(rp, x);
-		x->ops->end(x, cc);
-	}
-}
-
-static void *io_main(void *arg)
-{
-	struct remote_provider *rp = arg;
-	for (;;) {
-		pthread_mutex_lock(&rp->mu);
-		struct xfer *in = rp->incoming;
-		rp->incoming = NULL;
-		bool is_closing = rp->is_closing;
-		pthread_mutex_unlock(&rp->mu);
-		while (in) {
-			struct xfer *x = in;
-			in = in->next;
-			remote_xfer_start(x);
-		}
-		int running = 0;
-		curl_multi_perform(rp->multi, &running);
-		reap(rp);
-		check_deadlines(rp, is_closing);
-		if (is_closing)
-			break;
-		curl_multi_poll(rp->multi, NULL, 0, rp->active ? POLL_ACTIVE_MS : 60000, NULL);
-	}
-	pthread_mutex_lock(&rp->mu);
-	rp->is_drained = true;
-	pthread_cond_broadcast(&rp->cv);
-	pthread_mutex_unlock(&rp->mu);
-	return NULL;
-}
-
-enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t n,
-                           struct brg_error *err)
-{
-	pthread_mutex_lock(&rp->mu);
-	bool is_closing = rp->is_closing;
-	for (size_t i = 0; !is_closing && i < n; i++) {
-		xs[i]->next = rp->incoming;
-		rp->incoming = xs[i];
-	}
-	pthread_mutex_unlock(&rp->mu);
-	if (is_closing) {
-		for (size_t i = 0; i < n; i++)
-			xs[i]->ops->free(xs[i]);
-		return brg_fail(err, BRG_E_SHUTTING_DOWN, "server is shutting down");
-	}
-	curl_multi_wakeup(rp->multi);
-	return BRG_OK;
 }
 
 /* ---- streamed generations ------------------------------------------------ */
@@ -633,21 +518,7 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	    .check_health = rp_check_health,
 	    .readiness = rp_readiness,
 	};
-	rp->multi = curl_multi_init();
-	/* libcurl sizes its connection cache from the handles added at the
-	 * time (4 x handles); each request adds and removes its own, so under
-	 * load the cache shrank below the requests in flight and connections
-	 * were closed and reopened (bench/gateway saw 20-120 reconnects per
-	 * 10 s).  A fixed cache keeps them alive. */
-	if (rp->multi)
-		curl_multi_setopt(rp->multi, CURLMOPT_MAXCONNECTS, 256L);
-	pthread_mutex_init(&rp->mu, NULL);
-	pthread_cond_init(&rp->cv, NULL);
-	if (!rp->multi || pthread_create(&rp->thread, NULL, io_main, rp) != 0) {
-		if (rp->multi)
-			curl_multi_cleanup(rp->multi);
-		pthread_cond_destroy(&rp->cv);
-		pthread_mutex_destroy(&rp->mu);
+	if (remote_loop_start(rp)) {
 		free(rp);
 		return NULL;
 	}
@@ -656,25 +527,14 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 
 void remote_provider_close(struct remote_provider *rp)
 {
-	pthread_mutex_lock(&rp->mu);
-	rp->is_closing = true;
-	pthread_mutex_unlock(&rp->mu);
-	curl_multi_wakeup(rp->multi);
-	pthread_mutex_lock(&rp->mu);
-	while (!rp->is_drained)
-		pthread_cond_wait(&rp->cv, &rp->mu);
-	pthread_mutex_unlock(&rp->mu);
+	remote_loop_close(rp);
 }
 
 void remote_provider_free(struct remote_provider *rp)
 {
 	if (!rp)
 		return;
-	remote_provider_close(rp);
-	pthread_join(rp->thread, NULL);
-	curl_multi_cleanup(rp->multi);
-	pthread_cond_destroy(&rp->cv);
-	pthread_mutex_destroy(&rp->mu);
+	remote_loop_free(rp);
 	free(rp);
 }
 

@@ -22,17 +22,26 @@
 
 #define REMOTE_MAX_ERROR_BODY ((size_t)64 << 10)
 
+/*
+ * A set of running transfers and the libcurl multi handle that drives
+ * them: the provider's I/O thread has one, and so may an HTTP thread that
+ * runs its transfers itself (remote_loop.c).  Only its thread touches it.
+ */
+struct xloop {
+	CURLM *multi;
+	struct xfer *active;
+};
+
 struct remote_provider {
 	const struct provider_config *cfg;
 	struct provider_ops ops;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	CURLM *multi;
-	struct xfer *incoming; /* guarded by mu */
-	bool is_closing;       /* guarded by mu */
-	bool is_drained;       /* guarded by mu: the thread finished every transfer */
-	struct xfer *active;   /* I/O thread only */
+	struct xloop io;       /* the I/O thread's */
+	struct xfer *incoming; /* guarded by mu: queued for the I/O thread */
+	atomic_bool is_closing;
+	bool is_drained; /* guarded by mu: the thread finished every transfer */
 };
 
 struct xfer;
@@ -52,6 +61,7 @@ struct xfer_ops {
 struct xfer {
 	const struct xfer_ops *ops;
 	struct remote_provider *rp;
+	struct xloop *loop; /* set by remote_submit */
 	struct xfer *next;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -80,12 +90,14 @@ enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
 void remote_xfer_request(struct xfer *x, const char *path, const char *body);
 void remote_xfer_fini(struct xfer *x);
 
-/* Queues built transfers and wakes the I/O thread, or, when the provider is
- * closing, frees them all (ops->free) and fails with BRG_E_SHUTTING_DOWN. */
+/* Starts built transfers: on the calling thread's own loop when it may run
+ * one (remote_loop.c), else queued to the I/O thread, which is woken; when
+ * the provider is closing, frees them all (ops->free) and fails with
+ * BRG_E_SHUTTING_DOWN. */
 enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t n,
                            struct brg_error *err);
-/* I/O thread only, from ops->end: starts the transfer's (next) request on
- * the same handle, with fresh per-request state and deadlines. */
+/* From ops->end, on the transfer's loop: starts its (next) request on the
+ * same handle, with fresh per-request state and deadlines. */
 void remote_xfer_start(struct xfer *x);
 
 /*
@@ -112,6 +124,18 @@ void remote_xfer_fail_curl(struct xfer *x, CURLcode cc);
  * BRG_E_UPSTREAM; the message carries the upstream's own, after 'what'.
  */
 void remote_xfer_fail_status(struct xfer *x, enum brg_err not_found, const char *what);
+
+/* The I/O thread (remote_loop.c): start it; close ends every transfer and
+ * refuses new ones (waits until the thread has drained); free joins it. */
+enum brg_err remote_loop_start(struct remote_provider *rp);
+void remote_loop_close(struct remote_provider *rp);
+void remote_loop_free(struct remote_provider *rp);
+
+/* An easy handle: a spare one of the calling thread's loop (its settings
+ * reset) or a new one.  Done: kept as a spare when the thread has a loop
+ * with room, else cleaned up; NULL is a no-op. */
+CURL *remote_loop_easy(void);
+void remote_loop_easy_done(CURL *e);
 
 /* Whether the provider speaks Ollama's native API. */
 bool remote_is_ollama(const struct remote_provider *rp);

@@ -2,6 +2,7 @@
 // upstreams (small fakes that speak the real wire protocols, with fault
 // injection), a real brigade as another brigade's upstream, the fallback
 // chain, circuit breakers, and cancellation crossing the proxy.
+import http from 'node:http';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -228,16 +229,80 @@ test('health checks report each provider and bring a recovered one back', async 
   assert.equal((await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:m1', messages: msgs }))).status, 200);
 });
 
+// Streams 3 chunks of a long answer, then aborts; resolves once aborted.
+async function abortAfterThree(client) {
+  const ac = new AbortController();
+  const s = await client.chat.completions.create({ model: 'up:fake-model', messages: msgs, stream: true }, { signal: ac.signal });
+  let n = 0;
+  try { for await (const _ of s) { if (++n === 3) ac.abort(); } } catch { /* aborted */ }
+}
+
 test('a client that disconnects closes the upstream request at once', async () => {
   const up = await fake({ reply: 'word '.repeat(200), tokenDelayMs: 20 });
   const srv = await brigade({ providers: [openaiProvider('up', up)] });
-  const ac = new AbortController();
-  const s = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs, stream: true }, { signal: ac.signal });
-  let n = 0;
-  try { for await (const _ of s) { if (++n === 3) ac.abort(); } } catch { /* aborted */ }
-  const t0 = Date.now();
+  // A connection's first request: its transfer runs on the provider's I/O thread.
+  await abortAfterThree(srv.client);
+  let t0 = Date.now();
   await up.waitForClosedEarly(1, 2000);
   assert.ok(Date.now() - t0 < 1000);
+  // A later request on a kept-alive connection: the HTTP thread runs the
+  // transfer itself (docs/internals/http.md); the cancel must cross it too.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const modelsThenStream = (body, onChunk) => new Promise((resolve, reject) => {
+    const req = http.request(`${srv.baseURL}/v1/models`, { agent }, (res) => { res.resume(); res.on('end', resolve); });
+    req.on('error', reject);
+    req.end();
+  }).then(() => new Promise((resolve) => {
+    const req = http.request(`${srv.baseURL}/v1/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.on('data', () => onChunk(req));
+      res.on('close', resolve);
+    });
+    req.on('error', resolve); // our own destroy
+    req.end(JSON.stringify(body));
+  }));
+  let chunks = 0;
+  await modelsThenStream({ model: 'up:fake-model', messages: msgs, stream: true }, (req) => { if (++chunks === 3) req.destroy(); });
+  agent.destroy();
+  t0 = Date.now();
+  await up.waitForClosedEarly(2, 2000);
+  assert.ok(Date.now() - t0 < 1000);
+});
+
+// POSTs on one kept-alive client connection (node's http, one socket).
+async function postOnOneConnection(srv, bodies) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const clientPorts = [];
+  const texts = [];
+  for (const b of bodies) {
+    texts.push(await new Promise((resolve, reject) => {
+      const req = http.request(`${srv.baseURL}/v1/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        clientPorts.push(req.socket.localPort);
+        let t = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { t += d; });
+        res.on('end', () => resolve(t));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(b));
+    }));
+  }
+  agent.destroy();
+  return { clientPorts, texts };
+}
+
+test('requests on one kept-alive connection reuse one upstream connection', async () => {
+  const up = await fake({});
+  const srv = await brigade({ providers: [openaiProvider('up', up)] });
+  const bodies = [0, 1, 2, 3, 4].map((i) => ({ model: 'up:fake-model', messages: msgs, stream: i % 2 === 1 }));
+  const { clientPorts, texts } = await postOnOneConnection(srv, bodies);
+  assert.equal(new Set(clientPorts).size, 1, 'the client kept one connection');
+  assert.equal(JSON.parse(texts[0]).choices[0].message.content, REPLY);
+  assert.ok(texts[1].includes('data: [DONE]'));
+  const ports = posts(up).map((q) => q.remotePort);
+  assert.equal(ports.length, 5);
+  // The first went through the provider's shared I/O thread; the rest ran
+  // on the connection's own thread, over one upstream connection.
+  assert.equal(new Set(ports.slice(1)).size, 1, ports.join());
 });
 
 test('API keys go upstream and never show in errors, health or logs', async () => {

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -19,6 +21,7 @@
 #include "core/err.h"
 #include "core/gen.h"
 #include "core/log.h"
+#include "core/pump.h"
 #include "core/stream.h"
 
 /* ---- err.c ---- */
@@ -618,6 +621,86 @@ static void test_stream_free_right_after_last_done_is_safe(void **state)
 	}
 }
 
+/* ---- pump ---- */
+
+static int fake_pump_calls;
+
+static int fake_pump(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	(void)fds;
+	(void)n;
+	(void)timeout_ms;
+	fake_pump_calls++;
+	return 0;
+}
+
+static void *pump_state_of_new_thread(void *arg)
+{
+	bool *out = arg;
+	out[0] = pump_thread_is_enabled();
+	out[1] = pump_thread_is_busy();
+	return NULL;
+}
+
+static void test_pump_poll_is_poll_without_a_pump(void **state)
+{
+	(void)state;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct pollfd p = {.fd = efd, .events = POLLIN};
+	assert_int_equal(pump_poll(&p, 1, 0), 0);
+	uint64_t one = 1;
+	assert_int_equal(write(efd, &one, sizeof one), (ssize_t)sizeof one);
+	assert_int_equal(pump_poll(&p, 1, 0), 1);
+	assert_true(p.revents & POLLIN);
+	close(efd);
+}
+
+static void test_pump_installed_is_called_and_thread_local(void **state)
+{
+	(void)state;
+	unsigned before = pump_thread_requests();
+	pump_thread_enable();
+	pump_thread_enable();
+	assert_true(pump_thread_is_enabled());
+	assert_int_equal(pump_thread_requests(), before + 2);
+	pump_thread_set(fake_pump);
+	assert_true(pump_thread_is_busy());
+	fake_pump_calls = 0;
+	assert_int_equal(pump_poll(NULL, 0, 1000), 0);
+	assert_int_equal(fake_pump_calls, 1);
+	/* Another thread sees neither the flag nor the pump. */
+	bool seen[2] = {true, true};
+	pthread_t t;
+	pthread_create(&t, NULL, pump_state_of_new_thread, seen);
+	pthread_join(t, NULL);
+	assert_false(seen[0]);
+	assert_false(seen[1]);
+	pump_thread_set(NULL);
+	assert_false(pump_thread_is_busy());
+}
+
+/* Reused eventfds must come back clear: a stale signal would wake the
+ * next request's consumer for nothing. */
+static void test_stream_reused_eventfd_starts_clear(void **state)
+{
+	(void)state;
+	struct gen_stream *a = gen_stream_new(1, 64);
+	assert_non_null(a);
+	struct sink k = gen_stream_sink(a, 0);
+	assert_int_equal(k.on_piece(k.ud, "x", 1), 0);
+	struct gen_result res = {.finish = GEN_FINISH_STOP};
+	k.on_done(k.ud, &res);
+	int fd_a = gen_stream_fd(a);
+	gen_stream_free(a); /* signalled and never acked */
+	struct gen_stream *b = gen_stream_new(1, 64);
+	assert_non_null(b);
+	struct pollfd p = {.fd = gen_stream_fd(b), .events = POLLIN};
+	assert_int_equal(p.fd, fd_a); /* the spare came back */
+	assert_int_equal(poll(&p, 1, 0), 0);
+	gen_stream_fail(b, 0, &res);
+	gen_stream_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +725,9 @@ int main(void)
 	    cmocka_unit_test(test_buf_consume_drops_prefix),
 	    cmocka_unit_test(test_buf_take_hands_over_and_leaves_empty),
 	    cmocka_unit_test(test_buf_reset_empties_keeps_memory),
+	    cmocka_unit_test(test_pump_poll_is_poll_without_a_pump),
+	    cmocka_unit_test(test_pump_installed_is_called_and_thread_local),
+	    cmocka_unit_test(test_stream_reused_eventfd_starts_clear),
 	    cmocka_unit_test(test_stream_piece_from_thread_is_delivered),
 	    cmocka_unit_test(test_stream_done_records_result),
 	    cmocka_unit_test(test_stream_fd_readable_after_piece_and_ack_clears),

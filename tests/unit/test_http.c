@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "core/pump.h"
 #include "http/http.h"
 
 #define MAX_BODY   (256u * 1024)
@@ -41,6 +42,8 @@ struct ctx {
 	atomic_int wait_result;
 	atomic_long wait_ms;
 	atomic_bool has_waited;
+	atomic_int pump_rounds;
+	atomic_bool was_pump_enabled; /* http/ enabled the handler's thread */
 };
 
 static struct ctx g;
@@ -212,6 +215,51 @@ static void h_wait_ready(void *ud, struct http_exchange *x)
 	close(efd);
 }
 
+/* A pump (core/pump.h) that returns early every time, doing "work": the
+ * fifth round plays a producer on this very thread and signals the fd. */
+static _Thread_local int pump_efd = -1;
+static _Thread_local int pump_rounds;
+static _Thread_local int pump_signal_round;
+
+static int test_pump(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	if (++pump_rounds == pump_signal_round) {
+		uint64_t one = 1;
+		ssize_t w = write(pump_efd, &one, sizeof one);
+		(void)w;
+	}
+	/* Rounds of at most 10 ms: returning 0 before the caller's time is up
+	 * is what a pump does after its own work. */
+	return poll(fds, n, timeout_ms < 0 || timeout_ms > 10 ? 10 : timeout_ms);
+}
+
+static void wait_pumped(void *ud, struct http_exchange *x, int signal_round, int timeout_ms)
+{
+	struct ctx *c = ud;
+	atomic_store(&c->was_pump_enabled, pump_thread_is_enabled());
+	pump_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pump_rounds = 0;
+	pump_signal_round = signal_round;
+	pump_thread_set(test_pump);
+	long t0 = now_ms();
+	enum http_wait_result r = http_wait(x, pump_efd, timeout_ms);
+	atomic_store(&c->wait_ms, now_ms() - t0);
+	atomic_store(&c->pump_rounds, pump_rounds);
+	pump_thread_set(NULL);
+	close(pump_efd);
+	reply_text(x, 200, wait_name(r));
+}
+
+static void h_wait_pumped(void *ud, struct http_exchange *x)
+{
+	wait_pumped(ud, x, 5, 5000);
+}
+
+static void h_wait_pumped_timeout(void *ud, struct http_exchange *x)
+{
+	wait_pumped(ud, x, -1, 100);
+}
+
 static const struct http_route routes[] = {
     {"GET", "/ping", h_ok, 1},
     {"GET", "/secret", h_ok, 0},
@@ -225,6 +273,8 @@ static const struct http_route routes[] = {
     {"GET", "/wait/gone", h_wait_gone, 0},
     {"GET", "/wait/timeout", h_wait_timeout, 0},
     {"GET", "/wait/ready", h_wait_ready, 0},
+    {"GET", "/wait/pumped", h_wait_pumped, 0},
+    {"GET", "/wait/pumped-timeout", h_wait_pumped_timeout, 0},
 };
 
 /* ---- a tiny HTTP/1.1 client ---- */
@@ -656,6 +706,29 @@ static void test_wait_ready_when_fd_written_from_thread(void **state)
 	response_free(&r);
 }
 
+/* A pump's early returns are its own work, not the end of the wait. */
+static void test_wait_pumps_until_fd_ready(void **state)
+{
+	struct response r;
+	request("GET", "/wait/pumped", AUTH, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "READY");
+	assert_true(atomic_load(&g.was_pump_enabled));
+	assert_int_equal(atomic_load(&g.pump_rounds), 5); /* signalled in round 5 */
+	response_free(&r);
+}
+
+static void test_wait_pumped_times_out_on_the_clock(void **state)
+{
+	struct response r;
+	request("GET", "/wait/pumped-timeout", AUTH, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "TIMEOUT");
+	assert_true(atomic_load(&g.wait_ms) >= 90);
+	assert_true(atomic_load(&g.pump_rounds) >= 5); /* 10 ms rounds */
+	response_free(&r);
+}
+
 static void test_start_on_unbindable_address_is_config_error(void **state)
 {
 	struct http_opts o = http_default_opts();
@@ -707,6 +780,8 @@ int main(void)
 	    T(test_wait_gone_when_client_closes),
 	    T(test_wait_timeout_when_nothing_happens),
 	    T(test_wait_ready_when_fd_written_from_thread),
+	    T(test_wait_pumps_until_fd_ready),
+	    T(test_wait_pumped_times_out_on_the_clock),
 	    T(test_start_on_unbindable_address_is_config_error),
 	    T(test_start_on_port_in_use_is_config_error),
 	};

@@ -213,7 +213,7 @@ export async function startFakeUpstream(opts = {}) {
     const url = new URL(req.url, 'http://x');
     const path = url.pathname;
     const f = takeFault(path);
-    const record = { method: req.method, path, headers: req.headers, body: null, fault: f?.type ?? null };
+    const record = { method: req.method, path, headers: req.headers, body: null, fault: f?.type ?? null, remotePort: req.socket.remotePort };
 
     // FAULT refuse: the upstream accepts the TCP connection and then drops it
     // without a byte of response (crashed worker, overloaded LB). A proxy must
