@@ -181,7 +181,7 @@ static enum brg_err config_defaults(struct config **out)
 	c->breaker_failures = 3;
 	c->breaker_cooldown_s = 30;
 	*out = c;
-	if (!c->host || !c->models_dir)
+	if (!c->host || !c->models_dir || config_orch_defaults(&c->orch))
 		return BRG_E_NOMEM;
 	return BRG_OK;
 }
@@ -216,10 +216,19 @@ static enum brg_err load(const char *name, const char *yaml, size_t len, char *c
 		free(c->api_keys_file);
 		c->api_keys_file = dir;
 	}
-	if ((e = config_apply_env(c, envp, err)))
+	/* So is its presets file. */
+	if (c->orch.presets_file) {
+		if (config_path_resolve(base, c->orch.presets_file, &dir))
+			goto nomem;
+		free(c->orch.presets_file);
+		c->orch.presets_file = dir;
+	}
+	if ((e = config_apply_env(c, envp, err)) || (e = config_orch_env(c, envp, err)))
 		goto fail;
 	if (resolve_model_paths(c))
 		goto nomem;
+	if ((e = config_orch_finish(c, base, err)))
+		goto fail;
 	free(base);
 	*out = c;
 	return BRG_OK;
@@ -313,6 +322,7 @@ void config_free(struct config *c)
 	}
 	free(c->models);
 	config_providers_free(c);
+	config_orch_free(&c->orch);
 	config_strs_free(c->preload, c->n_preload);
 	free(c->source);
 	free(c->host);

@@ -31,6 +31,12 @@
  *       batch: 512               # optional, tokens per decode step
  *       max_queue: 64            # optional, waiting requests before 503
  *       pooling: mean            # optional: embeddings from a generative model
+ *   orchestration:               # every key optional; INFERENCE_* variables win
+ *     mode: single               # INFERENCE_ORCHESTRATION_MODE
+ *     critique_max_rounds: 2     # and the other keys of struct orch_config below
+ *     models: [a, b, vllm:c]     # INFERENCE_ORCHESTRATION_MODELS; the pool
+ *     preset: D3                 # INFERENCE_CONFIG
+ *     presets_file: presets.yaml # INFERENCE_PRESETS_FILE; relative to the YAML file
  */
 #ifndef BRG_CONFIG_CONFIG_H
 #define BRG_CONFIG_CONFIG_H
@@ -78,6 +84,79 @@ struct provider_config {
 	int line;
 };
 
+/*
+ * One preset (config/presets.yaml; spec: Configuration Presets): a named
+ * set of models and the mode they run in, with what each model does in it.
+ * Mode roles: critique "generator" / "critic"; debate "participant" /
+ * "reconciler"; ensemble "member" / "synthesizer"; pipeline "drafter" /
+ * "refiner" / "validator"; single "model".
+ */
+struct preset_member {
+	char *model;       /* a model id as a client would write it ("phi-4", "vllm:m") */
+	char **mode_roles; /* e.g. {"participant", "reconciler"} */
+	size_t n_mode_roles;
+};
+
+struct preset {
+	char *name; /* "D3" */
+	char *mode; /* single | critique | debate | ensemble | pipeline */
+	struct preset_member *members;
+	size_t n_members;
+	char *hardware; /* tag: mac-light | mac-medium | mac-full | server */
+	double size_gb; /* the models' total size, as the spec lists it */
+	char *notes;    /* NULL or one line */
+	bool is_usable; /* every member names a configured model (set at load) */
+	char *missing;  /* when !is_usable: "phi-4, deepseek-r1-7b" (the unconfigured ones) */
+	int line;
+};
+
+/* A model id → its roles (primary | fast | coder | thinker | longctx), for
+ * models that have no models.yaml entry (remote ones: "vllm:llama3"), from
+ * INFERENCE_MODEL_ROLES; local models keep theirs in model_config.roles. */
+struct model_roles {
+	char *model;
+	char **roles;
+	size_t n_roles;
+};
+
+/* Orchestration (spec: Configuration Reference → Orchestration): the YAML
+ * 'orchestration:' section, then the INFERENCE_* variables. */
+struct orch_config {
+	char *mode;                /* INFERENCE_ORCHESTRATION_MODE; default "single" */
+	int critique_max_rounds;   /* INFERENCE_CRITIQUE_MAX_ROUNDS; default 2; 1..10 */
+	double critique_threshold; /* INFERENCE_CRITIQUE_THRESHOLD; default 0.8; 0..1 */
+	int debate_max_rounds;     /* INFERENCE_DEBATE_MAX_ROUNDS; default 3; 1..10 */
+	char *debate_reconcile; /* INFERENCE_DEBATE_RECONCILE_MODEL; default "primary": a role or a
+	                           model id */
+	double ensemble_min_agreement; /* INFERENCE_ENSEMBLE_MIN_AGREEMENT; default 0.7; 0..1 */
+	char *ensemble_synthesis; /* INFERENCE_ENSEMBLE_SYNTHESIS_MODEL; default "primary"; "none":
+	                             the reducer's pick */
+	char *ensemble_reducer;   /* INFERENCE_ENSEMBLE_REDUCER; default "weighted_consensus"
+	                             (reduce.h names) */
+	bool ensemble_best_on_disagreement; /* INFERENCE_ENSEMBLE_ON_DISAGREEMENT=best|error;
+	                                       default false (error) */
+	char **pipeline_stages; /* INFERENCE_PIPELINE_STAGES; default draft,refine,validate */
+	size_t n_pipeline_stages;
+	int self_consistency_samples; /* INFERENCE_SELF_CONSISTENCY_SAMPLES; default 5; 2..16 */
+	/* The models a multi-model mode may use when no preset is chosen:
+	 * INFERENCE_ORCHESTRATION_MODELS=a,b,vllm:c; default: every model in
+	 * models.yaml, in file order. */
+	char **pool;
+	size_t n_pool;
+	char *preset;       /* INFERENCE_CONFIG: the active preset's name, or NULL */
+	char *presets_file; /* INFERENCE_PRESETS_FILE; default: presets.yaml beside the models file,
+	                       if it exists */
+	struct preset *presets;
+	size_t n_presets;
+	struct model_roles
+	    *extra_roles; /* INFERENCE_MODEL_ROLES entries for ids models.yaml lacks */
+	size_t n_extra_roles;
+	/* For the messages of config_check_presets(): the models.yaml line
+	 * that set 'pool', 'preset', 'debate_reconcile', 'ensemble_synthesis';
+	 * 0 when a variable or the default did. */
+	int pool_line, preset_line, reconcile_line, synthesis_line;
+};
+
 struct config {
 	char *source;          /* the YAML path read, or NULL */
 	char *host;            /* default 127.0.0.1 */
@@ -103,6 +182,7 @@ struct config {
 	int breaker_failures;   /* default 3 */
 	int breaker_cooldown_s; /* default 30 */
 	char *primary_provider; /* INFERENCE_PROVIDER; NULL: "local" */
+	struct orch_config orch;
 };
 
 /*
@@ -171,6 +251,52 @@ enum brg_err config_load_providers(struct config *c, const char *path, char *con
 enum brg_err config_load_providers_string(struct config *c, const char *yaml, size_t len,
                                           const char *name, char *const *envp,
                                           struct brg_error *err);
+
+/*
+ * Reads a presets file (format: config/presets.yaml's header) into
+ * c->orch.presets, replacing any there, and marks each preset usable or not
+ * by the models configured so far (see config_check_presets()).
+ * config_load() already calls it for orch.presets_file, or for presets.yaml
+ * beside the models file when that exists.  Errors: BRG_E_CONFIG "cannot
+ * read PATH: reason" or "FILE:LINE: key 'presets.D3.members': what is wrong"
+ * (unknown keys, a mode's roles: single one "model"; critique one
+ * "generator" and one "critic", two members; debate two or more
+ * "participant", one "reconciler"; ensemble two or more "member", at most
+ * one "synthesizer"; pipeline one "drafter", at most one "refiner", one
+ * "validator", two or more members, a member with [] has no stage);
+ * BRG_E_NOMEM.  On error c->orch has no presets.
+ */
+enum brg_err config_load_presets(struct config *c, const char *path, struct brg_error *err);
+
+/* config_load_presets() on YAML text already in memory (len bytes; need not
+ * be NUL-terminated).  'name' stands for the file in messages (NULL:
+ * "<string>"). */
+enum brg_err config_load_presets_string(struct config *c, const char *yaml, size_t len,
+                                        const char *name, struct brg_error *err);
+
+/*
+ * The checks that need the providers too: call after
+ * config_load_providers().  Sets is_usable / missing of every preset (a
+ * member is configured when it is a models.yaml id, "local:" or
+ * "inference:" and one, "PROVIDER:model" for a configured provider, or a
+ * name a provider lists in its 'models'); checks that every pool entry is
+ * configured, that debate_reconcile and ensemble_synthesis name a role or a
+ * configured model ("none" too for the synthesis), and that the active
+ * preset (orch.preset) exists and is usable.  Errors: BRG_E_CONFIG, e.g.
+ * "INFERENCE_CONFIG: preset 'D3' names models that are not configured:
+ * phi-4, deepseek-r1-7b" (or "FILE:LINE: key 'orchestration.preset': ..."
+ * when models.yaml set it); BRG_E_NOMEM.  Other unusable presets are no
+ * error: `brigade verify` lists them.
+ */
+enum brg_err config_check_presets(struct config *c, struct brg_error *err);
+
+/* The preset called 'name' (case-sensitive), or NULL. */
+const struct preset *config_find_preset(const struct config *c, const char *name);
+
+/* The roles of a model id as a client writes it: models.yaml's roles, else
+ * INFERENCE_MODEL_ROLES's; NULL/0 when it has none. */
+void config_model_roles(const struct config *c, const char *id, char *const **roles,
+                        size_t *n_roles);
 
 /* The provider named 'name', or NULL ("local" is never one). */
 const struct provider_config *config_find_provider(const struct config *c, const char *name);

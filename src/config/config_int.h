@@ -11,10 +11,14 @@
  *                text, shared by the YAML and environment readers
  *   env.c        the INFERENCE_* environment overrides
  *   providers.c  config/providers.yaml and the spec's provider variables
+ *   orch.c       orchestration: the 'orchestration:' section, its variables,
+ *                INFERENCE_MODEL_ROLES, config_check_presets()
+ *   presets.c    the presets file and which presets' models are configured
  *
  * Order of a load (config.c): defaults, then the YAML file (yaml.c), then
  * models_dir resolved against the file, then the environment (env.c), then
- * each model's path.  config_load_providers() (providers.c) runs after, on
+ * each model's path, then orchestration (orch.c: its variables, the default
+ * pool, the presets file).  config_load_providers() (providers.c) runs after, on
  * the loaded config: the providers file, then its variables, then the
  * checks that need both (chain and INFERENCE_PROVIDER names).
  */
@@ -97,6 +101,15 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
  * spaces, query or fragment). */
 bool config_url_valid(const char *url);
 
+/* The next item of a comma list split in place: s is the copy on the first
+ * call, NULL after; *save is the strtok_r state.  Items come trimmed of
+ * blanks; empty ones are skipped; NULL at the end. */
+char *config_list_next(char *s, char **save);
+/* A scalar node's text. */
+const char *config_yaml_scalar(const yaml_node_t *node);
+/* The index of s among words, any case; -1 if absent. */
+int config_word_find(const char *s, const char *const *words, size_t n);
+
 /* ---- yaml.c ----------------------------------------------------------- */
 
 /* State of one YAML file being read. */
@@ -165,6 +178,55 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 
 /* Frees c->providers, the chain and the primary provider's name. */
 void config_providers_free(struct config *c);
+
+/* ---- orch.c ----------------------------------------------------------- */
+
+#define CONFIG_ID_MAX          255 /* a model id as a client writes it */
+#define CONFIG_PRESET_NAME_MAX 64
+#define CONFIG_MAX_MEMBERS     32 /* per preset */
+
+/* Sets c->orch to the defaults (config.h).  Errors: BRG_E_NOMEM (no message
+ * set); config_orch_free() still works. */
+enum brg_err config_orch_defaults(struct orch_config *o);
+
+/* Frees everything 'o' holds (not 'o'). */
+void config_orch_free(struct orch_config *o);
+
+/* The 'orchestration:' mapping of models.yaml into ld->c->orch (a relative
+ * presets_file is left as written: config.c resolves it). */
+enum brg_err config_orch_yaml(struct loader *ld, yaml_node_t *node);
+
+/* The orchestration variables of 'envp' and INFERENCE_MODEL_ROLES (which
+ * replaces models' roles, so run it after the models are read). */
+enum brg_err config_orch_env(struct config *c, char *const *envp, struct brg_error *err);
+
+/* After the variables: the default pool (every model), then the presets
+ * file: orch.presets_file, else presets.yaml in directory 'base' (NULL: the
+ * working directory) when c->source is set and that file exists. */
+enum brg_err config_orch_finish(struct config *c, const char *base, struct brg_error *err);
+
+/* 1..CONFIG_ID_MAX bytes, no spaces, control characters or commas. */
+bool config_id_valid(const char *s);
+
+/* 1..CONFIG_PRESET_NAME_MAX of A-Z a-z 0-9 . _ - */
+bool config_preset_name_valid(const char *s);
+
+/* Replaces *at with a copy of s.  Errors: BRG_E_NOMEM (*at untouched). */
+enum brg_err config_str_set(char **at, const char *s);
+
+/* A NULL-terminated copy of v[0..n); NULL when out of memory. */
+char **config_strs_dup(const char *const *v, size_t n);
+
+/* ---- presets.c -------------------------------------------------------- */
+
+/* Frees o->presets and empties it. */
+void config_presets_free(struct orch_config *o);
+
+/* Whether a client's model id is served: see config_check_presets(). */
+bool config_model_configured(const struct config *c, const char *id);
+
+/* Sets is_usable / missing of every preset.  Errors: BRG_E_NOMEM. */
+enum brg_err config_presets_mark(struct config *c);
 
 /* ---- config.c --------------------------------------------------------- */
 

@@ -43,14 +43,8 @@ static enum brg_err env_preload(struct config *c, const char *value, struct brg_
 	char *copy = strdup(value);
 	enum brg_err e = c->preload && copy ? BRG_OK : BRG_E_NOMEM;
 	char *save = NULL;
-	for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !e;
-	     tok = strtok_r(NULL, ",", &save)) {
-		tok += strspn(tok, " \t");
-		size_t len = strlen(tok);
-		while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
-			tok[--len] = '\0';
-		if (len == 0)
-			continue;
+	for (char *tok = copy ? config_list_next(copy, &save) : NULL; tok && !e;
+	     tok = config_list_next(NULL, &save)) {
 		if (!config_find_model(c, tok)) {
 			char ids[256];
 			config_model_ids(c, ids, sizeof ids);

@@ -308,3 +308,29 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
 	snprintf(why, why_len, "cannot be set from text, expected %s", want);
 	return BRG_E_CONFIG;
 }
+
+char *config_list_next(char *s, char **save)
+{
+	for (char *tok = strtok_r(s, ",", save); tok; tok = strtok_r(NULL, ",", save)) {
+		tok += strspn(tok, " \t");
+		size_t len = strlen(tok);
+		while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+			tok[--len] = '\0';
+		if (len)
+			return tok;
+	}
+	return NULL;
+}
+
+const char *config_yaml_scalar(const yaml_node_t *node)
+{
+	return (const char *)node->data.scalar.value;
+}
+
+int config_word_find(const char *s, const char *const *words, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(s, words[i]) == 0)
+			return (int)i;
+	return -1;
+}

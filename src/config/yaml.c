@@ -1,6 +1,7 @@
 /*
  * yaml.c — walks models.yaml, as a libyaml document, into a struct config:
- * the root keys, 'server', 'models' and 'preload'.  The only libyaml user.
+ * the root keys, 'server', 'models' and 'preload' ('orchestration' is read
+ * by orch.c).  The only libyaml user.
  *
  * The file is loaded with libyaml's document API (yaml_parser_load), which
  * gives every node a mark, so every message can name FILE:LINE and the key
@@ -28,7 +29,7 @@
 
 #define MODEL_ID_MAX 128
 
-static const char *const root_keys[] = {"server", "preload", "models"};
+static const char *const root_keys[] = {"server", "preload", "models", "orchestration"};
 
 /* ---- YAML nodes ------------------------------------------------------- */
 
@@ -442,7 +443,7 @@ static enum brg_err parse_root(struct loader *ld, yaml_node_t *root)
 	if (root->type != YAML_MAPPING_NODE && !config_yaml_is_null(root))
 		return config_yaml_fail(ld, root, NULL,
 		                        "the top level is %s, expected a mapping with keys server, "
-		                        "preload, models",
+		                        "preload, models, orchestration",
 		                        config_yaml_kind(root));
 	enum brg_err e = config_yaml_check_mapping(ld, root, "", "key", &is_empty);
 	if (e || is_empty)
@@ -458,6 +459,8 @@ static enum brg_err parse_root(struct loader *ld, yaml_node_t *root)
 			e = parse_models(ld, v);
 		} else if (strcmp(key, "preload") == 0) {
 			e = parse_preload(ld, v);
+		} else if (strcmp(key, "orchestration") == 0) {
+			e = config_orch_yaml(ld, v);
 		} else {
 			char want[64];
 			config_join_names(want, sizeof want, root_keys, N_OF(root_keys));
