@@ -26,6 +26,8 @@ const char *gen_finish_name(enum gen_finish f)
 		return "cancelled";
 	case GEN_FINISH_ERROR:
 		return "error";
+	case GEN_FINISH_PARTIAL:
+		return "partial";
 	}
 	return "error";
 }

@@ -36,6 +36,9 @@ struct gen_params {
 	uint32_t seed;
 	size_t n_stops;
 	const char *stops[GEN_MAX_STOPS]; /* borrowed; the engine copies them */
+	/* Ask the producer for the sampled tokens' log-probabilities
+	 * (gen_result.logprob_sum): the orchestrator's confidence. */
+	bool want_logprobs;
 };
 
 /* OpenAI's defaults: temperature 1, top_p 1, no limit, no stops. */
@@ -46,9 +49,10 @@ enum gen_finish {
 	GEN_FINISH_LENGTH,    /* max tokens or the context filled up */
 	GEN_FINISH_CANCELLED, /* the consumer went away */
 	GEN_FINISH_ERROR,     /* see 'err' */
+	GEN_FINISH_PARTIAL,   /* orchestration: an earlier step's text stands in (saga) */
 };
 
-/* "stop", "length", "cancelled", "error". */
+/* "stop", "length", "cancelled", "error", "partial". */
 const char *gen_finish_name(enum gen_finish f);
 
 struct gen_result {
@@ -56,6 +60,13 @@ struct gen_result {
 	int n_prompt;     /* tokens in the prompt as the model saw it */
 	int n_cached;     /* of those, reused from the KV cache */
 	int n_completion; /* tokens sampled, the end-of-generation token excluded */
+	/* With gen_params.want_logprobs: the sum of the natural-log
+	 * probabilities of n_logprobs sampled tokens, each under the model's
+	 * full distribution before any sampler changed it (temperature, top-k
+	 * ...).  n_logprobs 0: unknown (not asked, or the producer cannot
+	 * tell: Ollama). */
+	double logprob_sum;
+	int n_logprobs;
 	/* error.code is BRG_OK unless finish == GEN_FINISH_ERROR; then the
 	 * message and details are what the client will see. */
 	struct brg_error error;

@@ -56,13 +56,15 @@ struct job {
  * 'last' holds the sampled token that still has to go through the model.
  */
 struct slot {
-	struct job *job;   /* NULL: free (guarded by mu) */
-	uint64_t admitted; /* admission order; the newest yields on failure */
-	int n_past;        /* tokens of this sequence in the KV cache */
-	int n_completion;  /* tokens sampled, end-of-generation excluded */
-	llama_token last;  /* decoding: the token to feed next */
-	int n_step;        /* tokens this slot put into the current batch */
-	int i_logits;      /* batch index of its logits this step, -1 none */
+	struct job *job;    /* NULL: free (guarded by mu) */
+	uint64_t admitted;  /* admission order; the newest yields on failure */
+	int n_past;         /* tokens of this sequence in the KV cache */
+	int n_completion;   /* tokens sampled, end-of-generation excluded */
+	double logprob_sum; /* params.want_logprobs: log p of those tokens */
+	int n_logprobs;     /* how many of them are in logprob_sum */
+	llama_token last;   /* decoding: the token to feed next */
+	int n_step;         /* tokens this slot put into the current batch */
+	int i_logits;       /* batch index of its logits this step, -1 none */
 };
 
 /* One queued embeddings request (embed.c). */

@@ -10,9 +10,11 @@
  *   3. Build one llama_batch: each decoding slot's last sampled token, then
  *      prompt chunks of the prefilling slots, oldest first, up to n_batch
  *      tokens; logits only where a token will be sampled.
- *   4. llama_decode, then sample each slot that has logits, push the piece
- *      through the slot's textstream to its sink, and finish the slot on
- *      end-of-generation, a stop string, max tokens or a full context.
+ *   4. llama_decode, then sample each slot that has logits (adding the
+ *      token's log-probability to the slot's sum when its job asked for
+ *      it), push the piece through the slot's textstream to its sink, and
+ *      finish the slot on end-of-generation, a stop string, max tokens or a
+ *      full context.
  *   5. When an embeddings job waits, one decode of it on the embeddings
  *      context (embed.c): embeddings share the model's thread and cores
  *      with generation, a step each.
@@ -30,6 +32,7 @@
  *     into the batch (n_batch >= n_slots), and a failing decode fails one
  *     job, so the loop can neither stall nor spin.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -62,6 +65,8 @@ static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, en
 	    .n_prompt = j->n_prompt,
 	    .n_cached = 0,
 	    .n_completion = s->n_completion,
+	    .logprob_sum = s->logprob_sum,
+	    .n_logprobs = s->n_logprobs,
 	};
 	brg_error_clear(&r.error);
 	if (e)
@@ -128,6 +133,35 @@ static int32_t piece(struct engine_model *m, llama_token t)
 	return n;
 }
 
+/*
+ * Adds log p(t) under the model's raw distribution at batch row s->i_logits
+ * to the slot's sum: logit[t] - logsumexp(logits), with the maximum taken
+ * out first so that no exp overflows.  The logits are llama.cpp's own
+ * output, which llama_sampler_sample copies before its samplers change
+ * anything, so they are the model's distribution before temperature, top-k
+ * and the rest.  A non-finite result (logits the model got wrong) is left
+ * out rather than poisoning the sum.  One pass over the vocabulary for the
+ * maximum, one for the sum: O(n_vocab) per token, only when asked.
+ */
+static void add_logprob(struct engine_model *m, struct slot *s, llama_token t)
+{
+	const float *logits = llama_get_logits_ith(m->ctx, s->i_logits);
+	int n_vocab = llama_vocab_n_tokens(m->vocab);
+	if (!logits || t < 0 || t >= n_vocab)
+		return;
+	float max = logits[0];
+	for (int i = 1; i < n_vocab; i++)
+		max = logits[i] > max ? logits[i] : max;
+	double sum = 0.0;
+	for (int i = 0; i < n_vocab; i++)
+		sum += (double)expf(logits[i] - max);
+	double lp = (double)(logits[t] - max) - log(sum);
+	if (!isfinite(lp))
+		return;
+	s->logprob_sum += lp;
+	s->n_logprobs++;
+}
+
 /* Handles token 't' just sampled for slot 's': output it, or finish. */
 static void take_token(struct engine_model *m, struct slot *s, llama_token t)
 {
@@ -137,6 +171,8 @@ static void take_token(struct engine_model *m, struct slot *s, llama_token t)
 		return;
 	}
 	s->n_completion++;
+	if (j->params.want_logprobs)
+		add_logprob(m, s, t);
 	int32_t n = piece(m, t);
 	if (n < 0 || !ensure(&m->text, &m->text_cap, textstream_out_cap(j->ts, (size_t)n))) {
 		finish(m, s, GEN_FINISH_ERROR, BRG_E_NOMEM, "out of memory");

@@ -21,6 +21,7 @@
  */
 #include "provider/remote.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct gen_xfer {
 	struct gen_result *res;
 	bool *is_finished;
 	bool has_usage;
+	bool want_logprobs; /* the request asked for them: sum what arrives */
 };
 
 static struct gen_xfer *gen_of(struct xfer *x)
@@ -243,6 +245,11 @@ static int deliver(struct gen_xfer *g, const struct wire_delta *d)
 			return 1;
 		}
 	}
+	if (g->want_logprobs && d->n_logprobs > 0 &&
+	    g->res[i].n_logprobs <= INT_MAX - d->n_logprobs) {
+		g->res[i].logprob_sum += d->logprob_sum;
+		g->res[i].n_logprobs += d->n_logprobs;
+	}
 	if (d->has_finish) {
 		g->res[i].finish = d->finish;
 		g->is_finished[i] = true;
@@ -354,6 +361,7 @@ static struct xfer *gen_new(struct remote_provider *rp, const struct gen_request
 	    remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
 	                     is_ollama ? "application/x-ndjson" : "text/event-stream", on_write);
 	g->n = n;
+	g->want_logprobs = r->params.want_logprobs && !is_ollama; /* Ollama sends none */
 	g->body = strdup(body_json);
 	g->sinks = malloc(n * sizeof *g->sinks);
 	g->res = calloc(n, sizeof *g->res);

@@ -29,6 +29,8 @@
 
 #include <jansson.h>
 
+#include "provider/wire_int.h"
+
 /* ---- encoding ---------------------------------------------------------- */
 
 /* Adds key → v to obj, taking ownership of v (NULL from a failed
@@ -184,6 +186,10 @@ enum brg_err wire_openai_request(const struct gen_request *r, const char *model,
 		err = put(root, "n", json_integer((json_int_t)r->n_choices));
 	if (!err)
 		err = put_sampling(root, &r->params, "max_tokens", false);
+	/* Legacy completions take a count of alternatives per token; OpenAI
+	 * reads 0 as the sampled token alone, llama.cpp's server as "off". */
+	if (!err && r->params.want_logprobs)
+		err = put(root, "logprobs", r->msgs ? json_true() : json_integer(1));
 	return finish_body(root, err, out);
 }
 
@@ -389,7 +395,7 @@ static void finish_of(json_t *reason, struct wire_delta *out)
 }
 
 /* choices[k] of an OpenAI chunk: index, text (chat delta or completion
- * text) and finish_reason; *n_choices gets the array's length. */
+ * text), finish_reason and logprobs; *n_choices gets the array's length. */
 static enum brg_err openai_choice(json_t *root, size_t k, size_t *n_choices, struct wire_delta *out)
 {
 	json_t *choices = json_object_get(root, "choices");
@@ -429,6 +435,7 @@ static enum brg_err openai_choice(json_t *root, size_t k, size_t *n_choices, str
 			return bad(out, "choices[%zu].finish_reason is not a string", k);
 		finish_of(reason, out);
 	}
+	wire_logprobs_sum(json_object_get(c, "logprobs"), &out->logprob_sum, &out->n_logprobs);
 	return BRG_OK;
 }
 

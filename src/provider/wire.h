@@ -23,9 +23,12 @@
  * stream_options.include_usage so usage comes back.  'model' is the
  * upstream's own name (prefix already stripped).  Only fields the request
  * set are sent (an unset top_k is not sent: OpenAI itself rejects it);
- * temperature always is.  A NULL 'model' sends r->model.  *out is malloc'd,
- * NULL on error.  Errors: BRG_E_BAD_REQUEST (a string that is not UTF-8, a
- * float that is NaN or infinite), BRG_E_NOMEM.
+ * temperature always is.  params.want_logprobs asks for the sampled
+ * tokens' log-probabilities: "logprobs": true for chat, "logprobs": 1 for
+ * a raw prompt (legacy completions take the number of top alternatives).
+ * A NULL 'model' sends r->model.  *out is malloc'd, NULL on error.
+ * Errors: BRG_E_BAD_REQUEST (a string that is not UTF-8, a float that is
+ * NaN or infinite), BRG_E_NOMEM.
  */
 enum brg_err wire_openai_request(const struct gen_request *r, const char *model, char **out);
 
@@ -45,6 +48,11 @@ struct wire_delta {
 	enum gen_finish finish; /* "length" → LENGTH; anything else → STOP */
 	bool has_usage;
 	int n_prompt, n_completion;
+	/* The choice's log-probabilities in this event (OpenAI only): their
+	 * sum and count; 0 and 0 when it carries none that could be read
+	 * (see wire_logprobs_sum in wire_int.h: odd ones are skipped). */
+	double logprob_sum;
+	int n_logprobs;
 	bool is_done;    /* "[DONE]" (OpenAI) or "done": true (Ollama) */
 	bool is_error;   /* an {"error": ...} event */
 	char error[256]; /* its message */
@@ -58,12 +66,14 @@ struct wire_delta {
  * the array's length, so the caller loops k = 0.. while k < *n_choices
  * (usage is reported with k == 0).  A k past the array gives index -1 and
  * no text; k == 0 on an empty or missing array does too, and still
- * reports the chunk's usage.  n_choices may be NULL.  The parsed document must be kept alive while
- * 'out->text' is used: *holder receives it and the caller releases it with
- * wire_holder_free() (void * to keep jansson out of this header).  An
- * error event ({"error": ...}, or vLLM's {"object": "error"}) is BRG_OK
- * with is_error set.  out->error is always valid UTF-8, cut between
- * characters.  Errors: BRG_E_BAD_JSON (not a JSON object, or content that
+ * reports the chunk's usage.  The choice's log-probabilities
+ * (choices[k].logprobs) are summed into logprob_sum / n_logprobs; they
+ * never make an event fail.  n_choices may be NULL.  The parsed document
+ * must be kept alive while 'out->text' is used: *holder receives it and
+ * the caller releases it with wire_holder_free() (void * to keep jansson
+ * out of this header).  An error event ({"error": ...}, or vLLM's
+ * {"object": "error"}) is BRG_OK with is_error set.  out->error is always
+ * valid UTF-8, cut between characters.  Errors: BRG_E_BAD_JSON (not a JSON object, or content that
  * is not a string or null; out->error says why, *holder is NULL and
  * nothing else in 'out' is set).
  */

@@ -1,4 +1,4 @@
-// sources: src/provider/sse.c src/provider/wire.c src/core/*.c
+// sources: src/provider/sse.c src/provider/wire*.c src/core/*.c
 // libs: -ljansson
 /*
  * fuzz_upstream.c — libFuzzer harness for what a remote backend sends
@@ -16,11 +16,13 @@
  * result as the stream fed at once; a failed parser keeps returning its
  * error; no event exceeds the cap and each is NUL-terminated; decoding
  * never leaves text pointing at freed memory (ASan), a failed decode holds
- * nothing, and every error message is valid UTF-8 within its array;
- * encoding an event as a prompt succeeds exactly when it is UTF-8 and the
- * body reads back to the same text, as a chat prompt and as an embeddings
- * input.  An event starting with '!' makes the callback ask to stop, so
- * cancellation is split-tested too.  Embeddings answers: a refusal holds
+ * nothing, and every error message is valid UTF-8 within its array; a
+ * choice's log-probabilities are a count >= 0 and a finite sum <= 0 (0
+ * when the count is); encoding an event as a prompt succeeds exactly when
+ * it is UTF-8 and the body reads back to the same text, as a chat prompt
+ * and as an embeddings input, asking for logprobs (OpenAI only) exactly
+ * when the request wanted them.  An event starting with '!' makes the
+ * callback ask to stop, so cancellation is split-tested too.  Embeddings answers: a refusal holds
  * no vectors, gives a known code and a UTF-8 reason; a success holds
  * exactly n_inputs × dim finite floats (ASan checks the allocation's size
  * as every one is read), dim >= 1, within WIRE_EMBED_MAX_FLOATS.
@@ -76,6 +78,9 @@ static void check_delta(enum brg_err rc, const struct wire_delta *d, void *holde
 	CHECK(end);
 	CHECK(valid_utf8((const unsigned char *)d->error, (size_t)(end - d->error)));
 	CHECK(d->index >= -1);
+	CHECK(d->n_logprobs >= 0);
+	CHECK(isfinite(d->logprob_sum) && d->logprob_sum <= 0.0);
+	CHECK(d->n_logprobs > 0 || d->logprob_sum == 0.0);
 	if (rc) {
 		CHECK(rc == BRG_E_BAD_JSON);
 		CHECK(!holder && !d->text && d->error[0]);
@@ -119,6 +124,7 @@ static void encode(const struct run *r, const char *data, size_t len)
 	struct gen_request req = {.prompt = data, .params = gen_default_params(), .n_choices = 2};
 	req.params.n_stops = 1;
 	req.params.stops[0] = data;
+	req.params.want_logprobs = len & 1;
 	char *body = NULL;
 	enum brg_err rc = r->is_ndjson ? wire_ollama_request(&req, "m", &body)
 	                               : wire_openai_request(&req, "m", &body);
@@ -133,6 +139,11 @@ static void encode(const struct run *r, const char *data, size_t len)
 	json_t *prompt = json_object_get(v, "prompt");
 	CHECK(json_string_length(prompt) == len);
 	CHECK(memcmp(json_string_value(prompt), data, len) == 0);
+	json_t *lp = json_object_get(v, "logprobs");
+	if (req.params.want_logprobs && !r->is_ndjson)
+		CHECK(json_integer_value(lp) == 1);
+	else
+		CHECK(!lp && !json_object_get(json_object_get(v, "options"), "logprobs"));
 	json_decref(v);
 	free(body);
 

@@ -7,6 +7,7 @@
  * scheduler fails a test instead of hanging it.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,10 @@
 #define STORIES      "stories260K.gguf"
 #define RANDOM_VOCAB "llama-2-tiny-random.gguf"
 #define WAIT_S       30
+/* The vocabularies' sizes: a greedy token is the most likely one, so its
+ * probability is at least 1/n_vocab. */
+#define STORIES_N_VOCAB 512
+#define RANDOM_N_VOCAB  32000
 
 /* ---- test sink: collects one job's text and result ---- */
 
@@ -559,6 +564,89 @@ static void test_zero_max_tokens_finishes_with_length(void **state)
 	tsink_fini(&t);
 }
 
+/* Greedy with and without log-probabilities: the same text, and with them
+ * one finite, negative log p per completion token, each at least
+ * log(1/n_vocab) since a greedy token is the most likely one. */
+static void check_greedy_logprobs(struct engine_model *m, const char *prompt, int n_max,
+                                  int n_vocab)
+{
+	struct gen_params g = greedy(n_max);
+	struct tsink plain, lp;
+	tsink_init(&plain);
+	tsink_init(&lp);
+	run(m, prompt, &g, &plain);
+	g.want_logprobs = true;
+	run(m, prompt, &g, &lp);
+	assert_int_equal(plain.res.n_logprobs, 0);
+	assert_true(plain.res.logprob_sum == 0.0);
+	assert_true(lp.res.n_completion > 0);
+	assert_int_equal(lp.res.n_logprobs, lp.res.n_completion);
+	assert_int_equal(lp.res.n_completion, plain.res.n_completion);
+	assert_string_equal(lp.text, plain.text);
+	assert_true(isfinite(lp.res.logprob_sum));
+	assert_true(lp.res.logprob_sum < 0.0);
+	double mean = lp.res.logprob_sum / lp.res.n_logprobs;
+	assert_true(mean > log(1.0 / n_vocab));
+	tsink_fini(&plain);
+	tsink_fini(&lp);
+}
+
+static void test_greedy_logprobs_count_every_token(void **state)
+{
+	check_greedy_logprobs(*state, "Once upon a time", 20, STORIES_N_VOCAB);
+}
+
+static void test_random_vocab_greedy_logprobs(void **state)
+{
+	struct engine_model *m = load(RANDOM_VOCAB, 1, 512);
+	check_greedy_logprobs(m, "Hello", 24, RANDOM_N_VOCAB);
+	engine_free(m);
+}
+
+static void test_sampled_logprobs_count_every_token(void **state)
+{
+	struct gen_params g = gen_default_params();
+	g.n_max_tokens = 32;
+	g.temperature = 1.5f;
+	g.top_k = 20;
+	g.has_seed = true;
+	g.seed = 3;
+	g.want_logprobs = true;
+	struct tsink t;
+	tsink_init(&t);
+	run(*state, "Once upon a time", &g, &t);
+	assert_true(t.res.n_completion > 0);
+	assert_int_equal(t.res.n_logprobs, t.res.n_completion);
+	assert_true(isfinite(t.res.logprob_sum));
+	assert_true(t.res.logprob_sum < 0.0);
+	tsink_fini(&t);
+}
+
+/* A stop string ends the job early: the count still matches the tokens. */
+static void test_logprobs_end_at_a_stop_string(void **state)
+{
+	struct gen_params g = greedy(40);
+	struct tsink full, cut;
+	tsink_init(&full);
+	tsink_init(&cut);
+	run(*state, "Once upon a time", &g, &full);
+	const char *sp = strchr(full.text + 10, ' ');
+	assert_non_null(sp);
+	char stop[7];
+	memcpy(stop, sp, 6);
+	stop[6] = '\0';
+	g.stops[0] = stop;
+	g.n_stops = 1;
+	g.want_logprobs = true;
+	run(*state, "Once upon a time", &g, &cut);
+	assert_int_equal(cut.res.finish, GEN_FINISH_STOP);
+	assert_true(cut.res.n_completion < 40);
+	assert_int_equal(cut.res.n_logprobs, cut.res.n_completion);
+	assert_true(cut.res.logprob_sum < 0.0);
+	tsink_fini(&full);
+	tsink_fini(&cut);
+}
+
 int main(void)
 {
 	log_set_level(getenv("BRIGADE_TEST_LOG") ? LOG_DEBUG : LOG_WARN);
@@ -575,6 +663,10 @@ int main(void)
 	    cmocka_unit_test(test_eight_jobs_share_four_slots),
 	    cmocka_unit_test(test_small_batch_prefills_prompt_in_chunks),
 	    cmocka_unit_test(test_zero_max_tokens_finishes_with_length),
+	    cmocka_unit_test(test_greedy_logprobs_count_every_token),
+	    cmocka_unit_test(test_sampled_logprobs_count_every_token),
+	    cmocka_unit_test(test_logprobs_end_at_a_stop_string),
+	    cmocka_unit_test(test_random_vocab_greedy_logprobs),
 	    cmocka_unit_test(test_cancel_frees_the_slot),
 	    cmocka_unit_test(test_full_queue_is_model_busy),
 	    cmocka_unit_test(test_random_vocab_stream_is_valid_utf8),

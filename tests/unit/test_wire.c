@@ -2,7 +2,9 @@
  * test_wire.c — unit tests for provider/wire: request bodies for OpenAI-
  * compatible servers and Ollama carry exactly the fields a request set, and
  * streamed events (chunks, [DONE], errors, NDJSON lines) decode to the
- * right deltas, with malformed ones refused and messages cut safely.
+ * right deltas, with malformed ones refused and messages cut safely;
+ * log-probabilities are asked for only when wanted, summed per choice, and
+ * odd ones skipped without failing the event.
  * Embeddings: request bodies in order and always asking for floats;
  * answers put each vector in its row by index, and anything that could put
  * a wrong vector in a client's index (counts, indexes, sizes, values) is
@@ -221,6 +223,36 @@ static void test_ollama_prompt_goes_to_generate_as_raw(void **state)
 	static const char *const keys[] = {"model", "prompt", "stream", "raw", "options"};
 	assert_keys(v, keys, 5);
 	assert_true(json_is_true(json_object_get(v, "raw")));
+	json_decref(v);
+}
+
+/* want_logprobs asks OpenAI-compatible servers for the sampled tokens'
+ * log-probabilities: a boolean for chat, a count of alternatives for
+ * legacy completions; Ollama is never asked. */
+static void test_openai_asks_for_logprobs_only_when_wanted(void **state)
+{
+	struct gen_request chat = chat_request();
+	struct gen_request prompt = prompt_request();
+	json_t *v = encode(wire_openai_request, &chat, NULL, NULL);
+	assert_null(json_object_get(v, "logprobs"));
+	json_decref(v);
+	v = encode(wire_openai_request, &prompt, NULL, NULL);
+	assert_null(json_object_get(v, "logprobs"));
+	json_decref(v);
+	chat.params.want_logprobs = true;
+	prompt.params.want_logprobs = true;
+	v = encode(wire_openai_request, &chat, NULL, NULL);
+	assert_true(json_is_true(json_object_get(v, "logprobs")));
+	assert_null(json_object_get(v, "top_logprobs"));
+	json_decref(v);
+	v = encode(wire_openai_request, &prompt, NULL, NULL);
+	json_t *lp = json_object_get(v, "logprobs");
+	assert_true(json_is_integer(lp));
+	assert_int_equal(json_integer_value(lp), 1);
+	json_decref(v);
+	v = encode(wire_ollama_request, &chat, "llama3", NULL);
+	assert_null(json_object_get(v, "logprobs"));
+	assert_null(json_object_get(json_object_get(v, "options"), "logprobs"));
 	json_decref(v);
 }
 
@@ -494,6 +526,136 @@ static void test_text_is_borrowed_with_its_length_until_holder_is_freed(void **s
 static enum brg_err ollama(const char *s, struct wire_delta *d, void **h)
 {
 	return wire_decode_ollama(s, strlen(s), d, h);
+}
+
+/* Decodes choice k of s, which must succeed, into *d; returns the holder
+ * (d->text points into it), which the caller frees. */
+static void *decode_ok(const char *s, size_t k, struct wire_delta *d)
+{
+	void *h;
+	size_t n;
+	assert_int_equal(openai(s, k, &n, d, &h), BRG_OK);
+	return h;
+}
+
+static void test_chunk_without_logprobs_gives_none(void **state)
+{
+	struct wire_delta d;
+	wire_holder_free(
+	    decode_ok("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}", 0, &d));
+	assert_int_equal(d.n_logprobs, 0);
+	assert_true(d.logprob_sum == 0.0);
+	wire_holder_free(decode_ok(
+	    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"logprobs\":null}]}", 0,
+	    &d));
+	assert_int_equal(d.n_logprobs, 0);
+}
+
+static void test_chat_chunk_logprobs_are_summed_per_choice(void **state)
+{
+	struct wire_delta d;
+	const char *s =
+	    "{\"object\":\"chat.completion.chunk\",\"choices\":["
+	    "{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"logprobs\":{\"content\":["
+	    "{\"token\":\"Hel\",\"logprob\":-0.5,\"bytes\":[72,101,108],\"top_logprobs\":["
+	    "{\"token\":\"Hel\",\"logprob\":-0.5,\"bytes\":null}]},"
+	    "{\"token\":\"lo\",\"logprob\":-0.25,\"bytes\":[108,111],\"top_logprobs\":[]}],"
+	    "\"refusal\":null},\"finish_reason\":null},"
+	    "{\"index\":1,\"delta\":{\"content\":\"Hi\"},\"logprobs\":{\"content\":["
+	    "{\"token\":\"Hi\",\"logprob\":-2}]}}]}";
+	void *h = decode_ok(s, 0, &d);
+	assert_int_equal(d.index, 0);
+	assert_memory_equal(d.text, "Hello", 5);
+	assert_int_equal(d.n_logprobs, 2);
+	assert_true(d.logprob_sum == -0.75);
+	wire_holder_free(h);
+	wire_holder_free(decode_ok(s, 1, &d));
+	assert_int_equal(d.index, 1);
+	assert_int_equal(d.n_logprobs, 1); /* an integer is a number too */
+	assert_true(d.logprob_sum == -2.0);
+}
+
+static void test_completion_chunk_token_logprobs_skip_nulls(void **state)
+{
+	struct wire_delta d;
+	void *h =
+	    decode_ok("{\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":\" a b\","
+	              "\"logprobs\":{\"tokens\":[\"<s>\",\" a\",\" b\"],"
+	              "\"token_logprobs\":[null,-1.5,-0.5],\"top_logprobs\":[null,{\" a\":-1.5},"
+	              "{\" b\":-0.5}],\"text_offset\":[0,0,2]},\"finish_reason\":null}]}",
+	              0, &d);
+	assert_string_equal(d.text, " a b");
+	assert_int_equal(d.n_logprobs, 2);
+	assert_true(d.logprob_sum == -2.0);
+	wire_holder_free(h);
+	/* llama.cpp's server answers completions in chat's shape: read too. */
+	wire_holder_free(
+	    decode_ok("{\"choices\":[{\"index\":0,\"text\":\"x\",\"logprobs\":{\"content\":["
+	              "{\"id\":87,\"token\":\"x\",\"logprob\":-0.125}]}}]}",
+	              0, &d));
+	assert_int_equal(d.n_logprobs, 1);
+	assert_true(d.logprob_sum == -0.125);
+}
+
+/* Logprobs feed a confidence only: odd ones are skipped, never refused,
+ * and the chunk's text and finish still come through. */
+static void test_odd_logprobs_are_ignored_not_refused(void **state)
+{
+	static const char *const odd[] = {
+	    "\"x\"",
+	    "[-1]",
+	    "-1",
+	    "{}",
+	    "{\"content\":\"x\"}",
+	    "{\"content\":null,\"token_logprobs\":{\"a\":-1}}",
+	    "{\"content\":[-1,\"x\",null,[],{},{\"logprob\":\"-0.1\"},{\"logprob\":null},"
+	    "{\"logprob\":true},{\"logprob\":[-1]},{\"logprob\":\"-Infinity\"}]}",
+	    "{\"token_logprobs\":[\"-1\",true,null,{},[],\"NaN\"]}",
+	};
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		char s[512];
+		snprintf(s, sizeof s,
+		         "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},"
+		         "\"logprobs\":%s,\"finish_reason\":\"stop\"}]}",
+		         odd[i]);
+		struct wire_delta d;
+		void *h = decode_ok(s, 0, &d);
+		assert_int_equal(d.n_logprobs, 0);
+		assert_true(d.logprob_sum == 0.0);
+		assert_string_equal(d.text, "ok");
+		assert_true(d.has_finish);
+		wire_holder_free(h);
+	}
+	/* Good entries beside bad ones still count. */
+	struct wire_delta d;
+	wire_holder_free(
+	    decode_ok("{\"choices\":[{\"delta\":{},\"logprobs\":{\"content\":["
+	              "{\"logprob\":\"x\"},{\"logprob\":-1},null,{\"logprob\":-3}]}}]}",
+	              0, &d));
+	assert_int_equal(d.n_logprobs, 2);
+	assert_true(d.logprob_sum == -4.0);
+}
+
+/* jansson has no NaN or infinity: values past a double's range are
+ * invalid JSON (the event fails as before).  The extremes that do parse
+ * are kept within [-9999, 0] so that sums stay finite: a positive log p
+ * is rounding and counts as 0. */
+static void test_extreme_logprobs_stay_finite(void **state)
+{
+	struct wire_delta d;
+	wire_holder_free(decode_ok("{\"choices\":[{\"text\":\"\",\"logprobs\":{\"token_logprobs\":"
+	                           "[-1e308,-1e308,-1e-400,1e-7,0.5,0,-20000,-1.5]}}]}",
+	                           0, &d));
+	assert_int_equal(d.n_logprobs, 8);
+	assert_true(d.logprob_sum == -3 * 9999.0 - 1.5);
+	void *h = (void *)1;
+	size_t n;
+	assert_int_equal(openai("{\"choices\":[{\"text\":\"\",\"logprobs\":{\"token_logprobs\":"
+	                        "[-1e400]}}]}",
+	                        0, &n, &d, &h),
+	                 BRG_E_BAD_JSON);
+	assert_null(h);
+	assert_int_equal(d.n_logprobs, 0);
 }
 
 static void test_ollama_line_gives_message_content_or_response_as_choice_zero(void **state)
@@ -955,6 +1117,7 @@ int main(void)
 	    cmocka_unit_test(test_ollama_chat_defaults_send_temperature_top_p_top_k),
 	    cmocka_unit_test(test_ollama_maps_every_set_field_into_options),
 	    cmocka_unit_test(test_ollama_prompt_goes_to_generate_as_raw),
+	    cmocka_unit_test(test_openai_asks_for_logprobs_only_when_wanted),
 	    cmocka_unit_test(test_done_marker_is_done_with_surrounding_blanks),
 	    cmocka_unit_test(test_chat_chunk_gives_delta_content_and_index),
 	    cmocka_unit_test(test_completion_chunk_gives_text),
@@ -969,6 +1132,11 @@ int main(void)
 	    cmocka_unit_test(test_long_error_message_is_cut_between_characters),
 	    cmocka_unit_test(test_parse_error_quoting_bad_bytes_gives_valid_utf8_message),
 	    cmocka_unit_test(test_text_is_borrowed_with_its_length_until_holder_is_freed),
+	    cmocka_unit_test(test_chunk_without_logprobs_gives_none),
+	    cmocka_unit_test(test_chat_chunk_logprobs_are_summed_per_choice),
+	    cmocka_unit_test(test_completion_chunk_token_logprobs_skip_nulls),
+	    cmocka_unit_test(test_odd_logprobs_are_ignored_not_refused),
+	    cmocka_unit_test(test_extreme_logprobs_stay_finite),
 	    cmocka_unit_test(test_ollama_line_gives_message_content_or_response_as_choice_zero),
 	    cmocka_unit_test(test_ollama_done_line_gives_finish_and_usage),
 	    cmocka_unit_test(test_ollama_error_line_is_an_error),
