@@ -113,4 +113,10 @@ clean:
 bench-gateway: all
 	@bash bench/gateway/run.sh
 
+# A 3-member ensemble's wall time against its slowest member and the sum
+# of all three, remote and local members; writes bench/results/orchestrate.md.
+.PHONY: bench-orchestrate
+bench-orchestrate: all
+	@node bench/orchestrate/ensemble.mjs
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -23,9 +23,11 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "http/keys.h"
+#include "orchestrate/orchestrate.h"
 #include "provider/fallback.h"
 #include "provider/local.h"
 #include "provider/remote.h"
+#include "route/plan.h"
 #include "route/route.h"
 
 #define BRIGADE_VERSION "0.1.0"
@@ -126,7 +128,8 @@ static struct config *load_config(const struct cli *c)
 	struct brg_error e;
 	brg_error_clear(&e);
 	if (config_load(c->config, environ, &cfg, &e) ||
-	    config_load_providers(cfg, c->providers, environ, &e)) {
+	    config_load_providers(cfg, c->providers, environ, &e) ||
+	    config_check_presets(cfg, &e)) {
 		fprintf(stderr, "brigade: configuration error: %s\n", e.message);
 		config_free(cfg);
 		return NULL;
@@ -240,6 +243,7 @@ struct backends {
 	size_t n_remotes;
 	struct router *router;
 	struct fallback *fallback;
+	struct orchestrator *orch;
 };
 
 static int chain_position(const struct config *cfg, const char *name)
@@ -291,6 +295,10 @@ static enum brg_err backends_start(struct backends *b, const struct config *cfg,
 	}
 	if (cfg->primary_provider)
 		router_set_default(b->router, cfg->primary_provider);
+	router_set_config(b->router, cfg);
+	b->orch = orchestrator_new(b->router, cfg, e);
+	if (!b->orch)
+		return e->code;
 	return fallback_start(b->fallback, e);
 }
 
@@ -306,6 +314,7 @@ static void backends_close(struct backends *b)
 
 static void backends_free(struct backends *b)
 {
+	orchestrator_free(b->orch); /* its runs end once their providers closed */
 	fallback_free(b->fallback);
 	for (size_t i = 0; i < b->n_remotes; i++)
 		remote_provider_free(b->remotes[i]);
@@ -336,6 +345,7 @@ static int serve(struct config *cfg)
 	if (backends_start(&b, cfg, &e))
 		goto fail;
 	struct api a = {.router = b.router,
+	                .orch = b.orch,
 	                .fallback = b.fallback,
 	                .opts = {.request_timeout_s = cfg->request_timeout_s,
 	                         .max_output_bytes = (size_t)16 << 20}};
@@ -368,6 +378,25 @@ fail:
 	return rc;
 }
 
+/* brigade verify: which presets can run with the models configured. */
+static void list_presets(const struct config *cfg)
+{
+	size_t n_usable = 0;
+	for (size_t i = 0; i < cfg->orch.n_presets; i++)
+		n_usable += cfg->orch.presets[i].is_usable;
+	if (!cfg->orch.n_presets)
+		return;
+	printf("presets: %zu of %zu usable with the models configured\n", n_usable,
+	       cfg->orch.n_presets);
+	for (size_t i = 0; i < cfg->orch.n_presets; i++) {
+		const struct preset *p = &cfg->orch.presets[i];
+		if (p->is_usable)
+			printf("  %-4s %-9s ready\n", p->name, p->mode);
+		else
+			printf("  %-4s %-9s needs %s\n", p->name, p->mode, p->missing);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -384,10 +413,12 @@ int main(int argc, char **argv)
 		return 2;
 	if (!strcmp(c.command, "models"))
 		rc = cmd_models(cfg);
-	else if (!strcmp(c.command, "verify"))
-		rc = check_files(cfg, true) || check_keys(cfg) ? 2
-		                                               : (printf("configuration ok\n"), 0);
-	else
+	else if (!strcmp(c.command, "verify") && (check_files(cfg, true) || check_keys(cfg)))
+		rc = 2;
+	else if (!strcmp(c.command, "verify")) {
+		list_presets(cfg);
+		printf("configuration ok\n");
+	} else
 		rc = check_files(cfg, false) || check_keys(cfg) ? 2 : serve(cfg);
 	config_free(cfg);
 	return rc;

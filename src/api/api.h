@@ -23,6 +23,7 @@ struct fallback;
 
 struct api {
 	struct router *router;     /* borrowed */
+	struct orchestrator *orch; /* borrowed */
 	struct fallback *fallback; /* borrowed; may be NULL */
 	struct api_opts opts;
 };

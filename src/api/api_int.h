@@ -34,9 +34,17 @@ struct api_request {
 	bool include_usage;
 	bool echo;
 	const char *task_type;
-	enum orch_mode mode;
+	const char *mode;     /* orchestration_mode; NULL: the preset's or the default */
+	const char *preset;   /* "config": a preset's name (brigade extension); NULL: none */
+	bool is_stream_steps; /* "stream_steps": each orchestration step as an SSE event */
 	int priority;
 };
+
+/* meta.c: "orchestration" and "inference_metadata" for a response (spec);
+ * add_metadata sets both on 'body' (NULL: no-op). */
+json_t *api_orchestration_json(const struct orch_info *in);
+json_t *api_inference_metadata_json(const struct orch_info *in);
+void api_add_metadata(json_t *body, const struct orch_info *in);
 
 /* Parses and validates a /v1/chat/completions or /v1/completions body.
  * Errors: BRG_E_BAD_JSON, BRG_E_BAD_REQUEST (detail "param" names the

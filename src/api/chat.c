@@ -43,6 +43,7 @@ struct run {
 	bool is_finish_sent[API_MAX_N];
 	struct gen_result res[API_MAX_N];
 	/* streaming */
+	struct buf notes; /* orchestration step events not yet sent */
 	struct buf out;
 	bool has_sent_roles;
 	bool has_sent_end;
@@ -75,6 +76,7 @@ static void run_free(struct run *r)
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_fini(&r->text[i]);
 	buf_fini(&r->out);
+	buf_fini(&r->notes);
 	api_request_fini(&r->req);
 	free(r);
 }
@@ -91,7 +93,34 @@ static struct run *run_new(struct api *a, struct http_exchange *x)
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_init(&r->text[i], a->opts.max_output_bytes);
 	buf_init(&r->out, SSE_MAX);
+	buf_init(&r->notes, SSE_MAX);
 	return r;
+}
+
+/* An orchestration step, as a named SSE event whose data is a chunk with
+ * no choices (so an SDK that yields every event still sees a chunk).
+ * Runs on the orchestrator's thread. */
+static void on_step(void *ud, const struct orch_step_event *ev)
+{
+	struct run *r = ud;
+	json_t *step = json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:I}", "index", ev->index, "round",
+	                         ev->round, "name", ev->name, "role", ev->role, "model", ev->model,
+	                         "text", ev->text, "elapsed_ms", (json_int_t)ev->elapsed_ms);
+	if (step && ev->score >= 0)
+		json_object_set_new(step, "score", json_real(ev->score));
+	if (step && ev->error)
+		json_object_set_new(step, "error", json_string(ev->error));
+	json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object",
+	                      "chat.completion.chunk", "created", (json_int_t)r->created, "model",
+	                      ev->model, "choices", "orchestration_step", step);
+	char *data = c ? json_dumps(c, JSON_COMPACT) : NULL;
+	json_decref(c);
+	char *event = NULL;
+	if (data && asprintf(&event, "event: orchestration.step\ndata: %s\n\n", data) > 0 &&
+	    gen_stream_note(r->s, event, strlen(event)))
+		log_warn("stream %s: a step event was dropped (over the size limit)", r->id);
+	free(event);
+	free(data);
 }
 
 /* Starts every choice.  Errors only when nothing could start; a later
@@ -111,7 +140,10 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 		    .mode = r->req.mode,
 		    .model = r->req.model,
 		    .task_type = r->req.task_type,
+		    .preset = r->req.preset,
 		    .fallback = r->a->fallback,
+		    .on_step = r->req.is_stream && r->req.is_stream_steps ? on_step : NULL,
+		    .step_ud = r,
 		    .gen = {.msgs = r->req.msgs,
 		            .n_msgs = r->req.n_msgs,
 		            .prompt = r->req.is_chat ? NULL : r->req.prompts[p],
@@ -119,7 +151,7 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 		            .n_choices = r->req.n,
 		            .cancel = gen_stream_cancel_flag(r->s)},
 		};
-		enum brg_err rc = orchestrate_run(r->a->router, &o, sinks, &r->info, err);
+		enum brg_err rc = orchestrate_run(r->a->orch, &o, sinks, &r->info, err);
 		if (rc == BRG_OK)
 			continue;
 		/* Mark every choice that never started as failed, so waiting
@@ -140,6 +172,8 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 static enum brg_err run_collect(struct run *r)
 {
 	gen_stream_ack(r->s);
+	if (gen_stream_take_notes(r->s, &r->notes))
+		return BRG_E_TOO_LARGE;
 	for (size_t i = 0; i < r->n_choices; i++) {
 		if (r->is_done[i] && r->text[i].len == 0)
 			continue;
@@ -164,7 +198,7 @@ static enum brg_err run_error(const struct run *r, struct brg_error *err)
 	for (size_t i = 0; i < r->n_choices; i++) {
 		const struct gen_result *g = &r->res[i];
 		if (!r->is_done[i] || g->finish == GEN_FINISH_STOP ||
-		    g->finish == GEN_FINISH_LENGTH)
+		    g->finish == GEN_FINISH_LENGTH || g->finish == GEN_FINISH_PARTIAL)
 			continue;
 		if (g->finish == GEN_FINISH_ERROR && g->error.code) {
 			*err = g->error;
@@ -193,7 +227,9 @@ static json_t *usage_json(const struct run *r)
 
 static const char *finish_name(const struct gen_result *g)
 {
-	return g->finish == GEN_FINISH_LENGTH ? "length" : "stop";
+	return g->finish == GEN_FINISH_LENGTH    ? "length"
+	       : g->finish == GEN_FINISH_PARTIAL ? "partial"
+	                                         : "stop";
 }
 
 static json_t *choice_json(const struct run *r, size_t i)
@@ -231,6 +267,7 @@ static void reply_complete(struct run *r)
 	                         r->req.is_chat ? "chat.completion" : "text_completion", "created",
 	                         (json_int_t)r->created, "model", r->info.model,
 	                         "system_fingerprint", "choices", choices, "usage", usage_json(r));
+	api_add_metadata(body, &r->info);
 	api_reply_json(r->x, 200, body);
 }
 
@@ -329,7 +366,10 @@ static void sse_choice(struct run *r, size_t i, const char *text, size_t len, co
 	}
 	if (choice && !finish)
 		json_object_set_new(choice, "finish_reason", json_null());
-	sse_event(r, chunk_base(r, json_pack("[o]", choice)));
+	json_t *c = chunk_base(r, json_pack("[o]", choice));
+	if (finish) /* the last chunk of a choice says how the answer was made */
+		api_add_metadata(c, &r->info);
+	sse_event(r, c);
 }
 
 static void sse_end(struct run *r, const struct brg_error *e)
@@ -356,6 +396,11 @@ static void sse_emit(struct run *r)
 {
 	struct brg_error e;
 	brg_error_clear(&e);
+	if (r->notes.len) {
+		if (buf_append(&r->out, r->notes.data, r->notes.len))
+			log_warn("stream %s: step events dropped (buffer full)", r->id);
+		buf_reset(&r->notes);
+	}
 	for (size_t i = 0; i < r->n_choices; i++) {
 		struct buf *t = &r->text[i];
 		if (t->len)
@@ -363,7 +408,7 @@ static void sse_emit(struct run *r)
 		buf_reset(t);
 		enum gen_finish f = r->res[i].finish;
 		if (r->is_done[i] && !r->is_finish_sent[i] &&
-		    (f == GEN_FINISH_STOP || f == GEN_FINISH_LENGTH)) {
+		    (f == GEN_FINISH_STOP || f == GEN_FINISH_LENGTH || f == GEN_FINISH_PARTIAL)) {
 			sse_choice(r, i, NULL, 0, NULL, finish_name(&r->res[i]));
 			r->is_finish_sent[i] = true;
 		}
@@ -425,6 +470,8 @@ static void sse_free(void *ud)
 
 static bool has_text(const struct run *r)
 {
+	if (r->notes.len) /* a step event: the stream has begun */
+		return true;
 	for (size_t i = 0; i < r->n_choices; i++)
 		if (r->text[i].len)
 			return true;

@@ -182,10 +182,11 @@ static enum brg_err parse_sampling(json_t *o, struct api_request *r, struct brg_
 static enum brg_err parse_extensions(json_t *o, struct api_request *r, struct brg_error *err)
 {
 	enum brg_err rc;
-	const char *mode = NULL;
 	long long prio = 2;
 	if ((rc = get_string(o, "task_type", &r->task_type, err)) ||
-	    (rc = get_string(o, "orchestration_mode", &mode, err)) ||
+	    (rc = get_string(o, "orchestration_mode", &r->mode, err)) ||
+	    (rc = get_string(o, "config", &r->preset, err)) ||
+	    (rc = get_bool(o, "stream_steps", &r->is_stream_steps, err)) ||
 	    (rc = get_int(o, "priority", 1, 3, &prio, NULL, err)))
 		return rc;
 	if (r->task_type && !route_task_known(r->task_type))
@@ -195,16 +196,11 @@ static enum brg_err parse_extensions(json_t *o, struct api_request *r, struct br
 		    "debug, refactor, review, test, analyze, reason, plan, compare, debate, "
 		    "simple, quick, classify, extract, document, summarize_long, rag)",
 		    r->task_type);
-	if (mode) {
-		int m = orch_mode_parse(mode);
-		if (m < 0)
-			return bad(
-			    err, "orchestration_mode",
-			    "unknown orchestration_mode '%s' (known: single, critique, debate, "
-			    "ensemble, pipeline)",
-			    mode);
-		r->mode = (enum orch_mode)m;
-	}
+	if (r->mode && orch_mode_parse(r->mode) < 0)
+		return bad(err, "orchestration_mode",
+		           "unknown orchestration_mode '%s' (known: single, critique, debate, "
+		           "ensemble, pipeline, self_consistency)",
+		           r->mode);
 	r->priority = (int)prio;
 	return BRG_OK;
 }

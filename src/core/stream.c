@@ -30,6 +30,7 @@ struct gen_stream {
 	size_t n_choices;
 	size_t n_done;
 	struct choice *choices;
+	struct buf notes; /* see gen_stream_note */
 };
 
 static void wake(struct gen_stream *s)
@@ -131,6 +132,7 @@ struct gen_stream *gen_stream_new(size_t n_choices, size_t max_text_bytes)
 	pthread_cond_init(&s->done_cv, NULL);
 	atomic_init(&s->cancel, false);
 	s->n_choices = n_choices;
+	buf_init(&s->notes, max_text_bytes);
 	for (size_t i = 0; i < n_choices; i++) {
 		s->choices[i].s = s;
 		s->choices[i].index = i;
@@ -151,6 +153,7 @@ void gen_stream_free(struct gen_stream *s)
 		return;
 	for (size_t i = 0; i < s->n_choices; i++)
 		buf_fini(&s->choices[i].text);
+	buf_fini(&s->notes);
 	free(s->choices);
 	efd_put(s->efd);
 	pthread_cond_destroy(&s->done_cv);
@@ -194,6 +197,24 @@ enum brg_err gen_stream_take(struct gen_stream *s, size_t i, struct buf *out, bo
 	*is_done = c->is_done;
 	if (c->is_done && res)
 		*res = c->res;
+	pthread_mutex_unlock(&s->mu);
+	return err;
+}
+
+enum brg_err gen_stream_note(struct gen_stream *s, const char *text, size_t len)
+{
+	pthread_mutex_lock(&s->mu);
+	enum brg_err err = buf_append(&s->notes, text, len);
+	wake(s);
+	pthread_mutex_unlock(&s->mu);
+	return err;
+}
+
+enum brg_err gen_stream_take_notes(struct gen_stream *s, struct buf *out)
+{
+	pthread_mutex_lock(&s->mu);
+	enum brg_err err = buf_append(out, s->notes.data ? s->notes.data : "", s->notes.len);
+	buf_reset(&s->notes);
 	pthread_mutex_unlock(&s->mu);
 	return err;
 }

@@ -54,6 +54,15 @@ void gen_stream_ack(struct gen_stream *s);
  */
 enum brg_err gen_stream_take(struct gen_stream *s, size_t i, struct buf *out, bool *is_done,
                              struct gen_result *res);
+/*
+ * A side channel beside the choices' text: notes (orchestration step
+ * events, already formatted by their producer) appended in order from any
+ * thread before the choices' on_done, under the same cap as a choice's
+ * text (BRG_E_TOO_LARGE: the note is dropped).  The consumer moves what
+ * arrived onto 'out' with take_notes.
+ */
+enum brg_err gen_stream_note(struct gen_stream *s, const char *text, size_t len);
+enum brg_err gen_stream_take_notes(struct gen_stream *s, struct buf *out);
 /* True once every choice's on_done has been called. */
 bool gen_stream_all_done(struct gen_stream *s);
 /* Blocks until all_done; used after gen_stream_cancel() before freeing. */

@@ -9,10 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route/plan.h"
+#include "route/route_int.h"
+
 struct router {
 	struct provider providers[ROUTE_MAX_PROVIDERS];
 	size_t n_providers;
-	int default_provider; /* -1: none */
+	int default_provider;     /* -1: none */
+	const struct config *cfg; /* presets, roles and the pool (plan.c); may be NULL */
 };
 
 static const struct {
@@ -49,6 +53,16 @@ void router_set_default(struct router *r, const char *name)
 		if (strcmp(r->providers[i].ops->name, name) == 0 &&
 		    r->providers[i].ops->is_open_catalog)
 			r->default_provider = (int)i;
+}
+
+void router_set_config(struct router *r, const struct config *cfg)
+{
+	r->cfg = cfg;
+}
+
+const struct config *router_config(const struct router *r)
+{
+	return r->cfg;
 }
 
 void router_free(struct router *r)

@@ -77,9 +77,10 @@ test('a prompt longer than the context is CONTEXT_BUDGET_EXCEEDED with token cou
   assert.equal(e.details.model, 'stories');
 });
 
-test('multi-model modes answer "not available yet", never fake output', async () => {
-  const e = specError(assert, await chat({ ...ok, orchestration_mode: 'critique' }), 501, 'MODE_NOT_AVAILABLE');
-  assert.match(e.message, /not available yet/);
+test('a multi-model mode the configured models cannot fill is a clear 400, never a fake answer', async () => {
+  const e = specError(assert, await chat({ ...ok, orchestration_mode: 'critique' }), 400, 'INVALID_REQUEST');
+  assert.match(e.message, /second model/);
+  assert.equal(e.details.orchestration_mode, 'critique');
   specError(assert, await chat({ ...ok, orchestration_mode: 'telepathy' }), 400, 'INVALID_REQUEST');
   specError(assert, await chat({ ...ok, task_type: 'juggle' }), 400, 'INVALID_REQUEST');
   const r = await chat({ ...ok, orchestration_mode: 'single', task_type: 'code', priority: 3 });

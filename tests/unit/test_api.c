@@ -133,12 +133,14 @@ static void test_chat_stream_and_extensions_set(void **state)
 	struct api_request r;
 	parse_chat_ok(CHAT(",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
 	                   "\"task_type\":\"code\",\"orchestration_mode\":\"critique\","
-	                   "\"priority\":1"),
+	                   "\"priority\":1,\"config\":\"D2\",\"stream_steps\":true"),
 	              &r);
 	assert_true(r.is_stream);
 	assert_true(r.include_usage);
 	assert_string_equal(r.task_type, "code");
-	assert_int_equal(r.mode, ORCH_CRITIQUE);
+	assert_string_equal(r.mode, "critique");
+	assert_string_equal(r.preset, "D2");
+	assert_true(r.is_stream_steps);
 	assert_int_equal(r.priority, 1);
 	api_request_fini(&r);
 }

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/err.h"
 #include "core/gen.h"
 #include "core/log.h"
@@ -36,21 +38,6 @@
 #define MAX_THREADS 64
 #define WAIT_MS     3000
 #define TEXT_MAX    256
-
-/* ---- time ---- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* ---- producer threads: every one is joined before a test ends ---- */
 

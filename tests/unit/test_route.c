@@ -138,6 +138,7 @@ static const struct fake_model remote_models[] = {
 /* Two providers, "local" first. */
 struct world {
 	struct router *r;
+	struct orchestrator *o;
 	struct fake local, remote;
 };
 
@@ -152,11 +153,13 @@ static int world_up(void **state)
 	if (!w.r || router_add(w.r, (struct provider){&local_ops, &w.local}) ||
 	    router_add(w.r, (struct provider){&remote_ops, &w.remote}))
 		return -1;
-	return 0;
+	w.o = orchestrator_new(w.r, NULL, NULL);
+	return w.o ? 0 : -1;
 }
 
 static int world_down(void **state)
 {
+	orchestrator_free(w.o);
 	router_free(w.r);
 	return 0;
 }
@@ -455,7 +458,7 @@ static int ignore_piece(void *ud, const char *utf8, size_t len)
 	return 0;
 }
 
-static struct orch_request orch_req(enum orch_mode mode, const char *model, const char *task,
+static struct orch_request orch_req(const char *mode, const char *model, const char *task,
                                     size_t n_choices)
 {
 	struct orch_request q = {.mode = mode, .model = model, .task_type = task};
@@ -474,14 +477,14 @@ static void sinks_for(struct done_count *c, struct sink *sinks, size_t n)
 
 static void test_orchestrate_single_passes_resolved_model_id(void **state)
 {
-	struct orch_request q = orch_req(ORCH_SINGLE, "remote:coder-7b", NULL, 2);
+	struct orch_request q = orch_req("single", "remote:coder-7b", NULL, 2);
 	struct sink sinks[2];
 	struct done_count c;
 	sinks_for(&c, sinks, 2);
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.r, &q, sinks, &info, &e), BRG_OK);
+	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_OK);
 	assert_int_equal(w.remote.n_generate, 1);
 	assert_int_equal(w.local.n_generate, 0);
 	assert_string_equal(w.remote.last_model, "coder-7b");
@@ -493,21 +496,22 @@ static void test_orchestrate_single_passes_resolved_model_id(void **state)
 
 static void test_orchestrate_auto_reports_picked_model(void **state)
 {
-	struct orch_request q = orch_req(ORCH_SINGLE, "auto", "code", 1);
+	struct orch_request q = orch_req("single", "auto", "code", 1);
 	struct sink sinks[1];
 	struct done_count c;
 	sinks_for(&c, sinks, 1);
 	struct orch_info info;
-	assert_int_equal(orchestrate_run(w.r, &q, sinks, &info, NULL), BRG_OK);
+	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, NULL), BRG_OK);
 	assert_string_equal(w.remote.last_model, "coder-7b");
 	assert_string_equal(info.model, "coder-7b");
 	assert_int_equal(c.n_done[0], 1);
 }
 
-static void test_orchestrate_multi_model_mode_not_implemented(void **state)
+/* Without models to fill the other parts, a multi-model mode is a clear
+ * 400 before anything runs (test_orchestrate.c runs the modes). */
+static void test_orchestrate_multi_model_mode_without_pool_is_400(void **state)
 {
-	static const enum orch_mode modes[] = {ORCH_CRITIQUE, ORCH_DEBATE, ORCH_ENSEMBLE,
-	                                       ORCH_PIPELINE};
+	static const char *const modes[] = {"critique", "debate", "ensemble", "pipeline"};
 	for (size_t i = 0; i < 4; i++) {
 		struct orch_request q = orch_req(modes[i], "gen", NULL, 1);
 		struct sink sinks[1];
@@ -516,8 +520,9 @@ static void test_orchestrate_multi_model_mode_not_implemented(void **state)
 		struct orch_info info;
 		struct brg_error e;
 		brg_error_clear(&e);
-		assert_int_equal(orchestrate_run(w.r, &q, sinks, &info, &e), BRG_E_NOT_IMPLEMENTED);
-		assert_string_equal(detail(&e, "orchestration_mode"), orch_mode_name(modes[i]));
+		assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_BAD_REQUEST);
+		assert_string_equal(detail(&e, "orchestration_mode"), modes[i]);
+		assert_non_null(strstr(e.message, "INFERENCE_ORCHESTRATION_MODELS"));
 		assert_int_equal(c.n_done[0], 0);
 	}
 	assert_int_equal(w.local.n_generate + w.remote.n_generate, 0);
@@ -525,14 +530,14 @@ static void test_orchestrate_multi_model_mode_not_implemented(void **state)
 
 static void test_orchestrate_unknown_model_never_generates(void **state)
 {
-	struct orch_request q = orch_req(ORCH_SINGLE, "missing", NULL, 1);
+	struct orch_request q = orch_req("single", "missing", NULL, 1);
 	struct sink sinks[1];
 	struct done_count c;
 	sinks_for(&c, sinks, 1);
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.r, &q, sinks, &info, &e), BRG_E_MODEL_NOT_FOUND);
+	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_MODEL_NOT_FOUND);
 	assert_string_equal(detail(&e, "model"), "missing");
 	assert_int_equal(w.local.n_generate + w.remote.n_generate, 0);
 	assert_int_equal(c.n_done[0], 0);
@@ -541,14 +546,14 @@ static void test_orchestrate_unknown_model_never_generates(void **state)
 static void test_orchestrate_returns_provider_error(void **state)
 {
 	w.local.generate_rc = BRG_E_MODEL_BUSY;
-	struct orch_request q = orch_req(ORCH_SINGLE, "gen", NULL, 1);
+	struct orch_request q = orch_req("single", "gen", NULL, 1);
 	struct sink sinks[1];
 	struct done_count c;
 	sinks_for(&c, sinks, 1);
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.r, &q, sinks, &info, &e), BRG_E_MODEL_BUSY);
+	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_MODEL_BUSY);
 	assert_int_equal(e.code, BRG_E_MODEL_BUSY);
 	assert_int_equal(w.local.n_generate, 1);
 	assert_int_equal(c.n_done[0], 0);
@@ -556,8 +561,9 @@ static void test_orchestrate_returns_provider_error(void **state)
 
 static void test_orch_mode_parse_and_name_round_trip(void **state)
 {
-	static const char *names[] = {"single", "critique", "debate", "ensemble", "pipeline"};
-	for (int i = 0; i < 5; i++) {
+	static const char *names[] = {"single",   "critique", "debate",
+	                              "ensemble", "pipeline", "self_consistency"};
+	for (int i = 0; i < 6; i++) {
 		assert_int_equal(orch_mode_parse(names[i]), i);
 		assert_string_equal(orch_mode_name((enum orch_mode)i), names[i]);
 	}
@@ -595,7 +601,7 @@ int main(void)
 	    T(test_router_add_refuses_past_max_providers),
 	    T(test_orchestrate_single_passes_resolved_model_id),
 	    T(test_orchestrate_auto_reports_picked_model),
-	    T(test_orchestrate_multi_model_mode_not_implemented),
+	    T(test_orchestrate_multi_model_mode_without_pool_is_400),
 	    T(test_orchestrate_unknown_model_never_generates),
 	    T(test_orchestrate_returns_provider_error),
 	    T(test_orch_mode_parse_and_name_round_trip),
