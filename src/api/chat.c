@@ -137,6 +137,7 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 		for (size_t i = 0; i < r->req.n; i++)
 			sinks[i] = gen_stream_sink(r->s, p * r->req.n + i);
 		struct orch_request o = {
+		    .id = r->id,
 		    .mode = r->req.mode,
 		    .model = r->req.model,
 		    .task_type = r->req.task_type,

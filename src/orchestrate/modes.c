@@ -118,6 +118,98 @@ static const struct brg_error *first_error(const struct step *steps, size_t n)
 
 /* ---- critique ------------------------------------------------------------ */
 
+/* Sets the handoff-failure outcome: the text so far stands in (partial)
+ * when there is one, else the run fails. */
+static void handoff_failed(struct run *run, const char *text, const char *by,
+                           const struct plan_member *to, const struct brg_error *e)
+{
+	struct step fake = {.name = "handoff", .m = to, .error = *e};
+	if (e->code == BRG_E_CANCELLED)
+		cancelled(run);
+	else if (text)
+		partial(run, text, by, &fake);
+	else
+		fail(run, e);
+}
+
+/* The critic on 'text'; false when the run ended (failure or cancel). */
+static bool critique_once(struct run *run, struct step *b, const char *text, int round)
+{
+	struct route_plan *p = &run->plan;
+	struct brg_error e;
+	brg_error_clear(&e);
+	step_init(b, run, "critique", "critic", &p->critic, round);
+	char *fitted = carry_fit(run, text, &p->critic, &e);
+	if (!fitted) {
+		handoff_failed(run, text, p->generator.name, &p->critic, &e);
+		return false;
+	}
+	prompt_pair(b, PROMPT_CRITIC, fmt("Question:\n%s\n\nAnswer:\n%s", run->goal, fitted));
+	free(fitted);
+	carry_advance(run);
+	carry_inject(run, b, "the generator revises its answer unless the score is high enough");
+	run->info->handoff_steps++;
+	if (steps_run(run, b, 1)) {
+		cancelled(run);
+		return false;
+	}
+	if (!b->is_ok) {
+		partial(run, text, p->generator.name, b);
+		return false;
+	}
+	char what[64];
+	if (b->score >= 0)
+		snprintf(what, sizeof what, "score %.2f", b->score);
+	else
+		snprintf(what, sizeof what, "no score given");
+	carry_note(run, b, what);
+	return true;
+}
+
+/* The generator revises 'text' after critique 'crit'; the revision
+ * replaces *text.  False when the run ended. */
+static bool revise_once(struct run *run, char **text, double *conf, const char *crit, int round)
+{
+	struct route_plan *p = &run->plan;
+	struct brg_error e;
+	brg_error_clear(&e);
+	char *fitted = carry_fit(run, crit, &p->generator, &e);
+	if (!fitted) {
+		handoff_failed(run, *text, p->generator.name, &p->generator, &e);
+		return false;
+	}
+	struct step a;
+	step_init(&a, run, "revise", "generator", &p->generator, round);
+	prompt_conversation(&a, run);
+	a.msgs[a.n_msgs++] = (struct chat_msg){"assistant", *text};
+	const char *u = step_own(&a, fmt("A reviewer found these problems with your answer:\n%s\n\n"
+	                                 "Write an improved answer to my last message. Reply with "
+	                                 "the answer only.",
+	                                 fitted));
+	free(fitted);
+	a.msgs[a.n_msgs++] = (struct chat_msg){"user", u ? u : ""};
+	carry_advance(run);
+	carry_inject(run, &a, "the critic reviews the revision");
+	run->info->handoff_steps++;
+	bool ok = false;
+	if (steps_run(run, &a, 1)) {
+		cancelled(run);
+	} else if (!a.is_ok) {
+		partial(run, *text, p->generator.name, &a);
+	} else {
+		carry_note(run, &a, NULL);
+		char *t = strdup(step_text(&a, 0));
+		ok = t != NULL;
+		if (ok) {
+			free(*text);
+			*text = t;
+			*conf = step_confidence(&a, 0);
+		}
+	}
+	step_fini(&a);
+	return ok;
+}
+
 /* A → B critiques → A revises, until the critic's score reaches the
  * threshold or the rounds run out.  A failing critic or revision leaves
  * the last good answer, marked partial. */
@@ -128,59 +220,31 @@ void mode_critique(struct run *run)
 	struct step a, b;
 	step_init(&a, run, "generate", "generator", &p->generator, 1);
 	prompt_conversation(&a, run);
-	if (steps_run(run, &a, 1)) {
-		cancelled(run);
+	carry_advance(run);
+	carry_inject(run, &a, "the critic reviews this answer");
+	enum brg_err rc = steps_run(run, &a, 1);
+	if (rc || !a.is_ok) {
+		if (rc)
+			cancelled(run);
+		else
+			fail(run, &a.error);
 		step_fini(&a);
 		return;
 	}
-	if (!a.is_ok) {
-		fail(run, &a.error);
-		step_fini(&a);
-		return;
-	}
+	carry_note(run, &a, NULL);
 	char *text = strdup(step_text(&a, 0));
 	double conf = step_confidence(&a, 0);
 	step_fini(&a);
-	bool is_done = false;
-	for (int round = 1; text && !is_done && round <= s->critique_rounds; round++) {
+	bool is_going = text != NULL;
+	for (int round = 1; is_going && round <= s->critique_rounds; round++) {
 		run->info->rounds = round;
-		step_init(&b, run, "critique", "critic", &p->critic, round);
-		prompt_pair(&b, PROMPT_CRITIC,
-		            fmt("Question:\n%s\n\nAnswer:\n%s", run->goal, text));
-		run->info->handoff_steps++;
-		if (steps_run(run, &b, 1)) {
-			cancelled(run);
-		} else if (!b.is_ok) {
-			partial(run, text, p->generator.name, &b);
-		} else if (b.score >= s->critique_threshold) {
+		is_going = critique_once(run, &b, text, round);
+		if (is_going && b.score >= s->critique_threshold) {
 			conf = b.score; /* the critic scored this very answer */
-			is_done = true;
-		} else {
-			step_init(&a, run, "revise", "generator", &p->generator, round);
-			prompt_conversation(&a, run);
-			a.msgs[a.n_msgs++] = (struct chat_msg){"assistant", text};
-			a.msgs[a.n_msgs++] = (struct chat_msg){
-			    "user",
-			    step_own(&a, fmt("A reviewer found these problems with your "
-			                     "answer:\n%s\n\nWrite an improved answer to my "
-			                     "last message. Reply with the answer only.",
-			                     step_text(&b, 0)))};
-			if (!a.msgs[a.n_msgs - 1].content)
-				a.msgs[a.n_msgs - 1].content = "";
-			run->info->handoff_steps++;
-			if (steps_run(run, &a, 1)) {
-				cancelled(run);
-			} else if (!a.is_ok) {
-				partial(run, text, p->generator.name, &a);
-			} else {
-				free(text);
-				text = strdup(step_text(&a, 0));
-				conf = step_confidence(&a, 0);
-			}
-			step_fini(&a);
+			is_going = false;
+		} else if (is_going) {
+			is_going = revise_once(run, &text, &conf, step_text(&b, 0), round);
 		}
-		if (run->finish != GEN_FINISH_STOP || run->info->is_partial)
-			is_done = true;
 		step_fini(&b);
 	}
 	run->info->confidence = conf;
@@ -191,30 +255,43 @@ void mode_critique(struct run *run)
 
 /* ---- debate -------------------------------------------------------------- */
 
-static void debate_round(struct run *run, struct step *steps, char **prev, int round)
+/* Builds round 'round' of the debate; later rounds show each participant
+ * the others' previous answers, fitted to its budget.  False (err set)
+ * when that cannot be done. */
+static bool debate_round(struct run *run, struct step *steps, char **prev, int round,
+                         struct brg_error *err)
 {
 	struct route_plan *p = &run->plan;
+	bool ok = true;
+	carry_advance(run); /* the participants answer as one step */
 	for (size_t i = 0; i < p->n_members; i++) {
 		struct step *st = &steps[i];
 		step_init(st, run, "answer", "participant", &p->members[i], round);
 		prompt_conversation(st, run);
-		if (round == 1 || !prev[i])
-			continue;
-		struct buf others;
-		buf_init(&others, (size_t)PLAN_MAX_MEMBERS * ANSWER_CAP);
-		for (size_t k = 0, n = 0; k < p->n_members; k++)
-			if (k != i && prev[k] &&
-			    buf_appendf(&others, "(%zu) %.*s\n\n", ++n, (int)ANSWER_CAP, prev[k]))
-				break;
-		st->msgs[st->n_msgs++] = (struct chat_msg){"assistant", prev[i]};
-		const char *u = step_own(
-		    st,
-		    fmt("Other assistants answered:\n%s\nConsider their answers, then give your "
-		        "best answer to my last message. Reply with the answer only.",
-		        others.data ? others.data : ""));
-		st->msgs[st->n_msgs++] = (struct chat_msg){"user", u ? u : ""};
-		buf_fini(&others);
+		if (round > 1 && prev[i] && ok) {
+			struct buf others;
+			buf_init(&others, (size_t)PLAN_MAX_MEMBERS * ANSWER_CAP);
+			for (size_t k = 0, n = 0; k < p->n_members; k++)
+				if (k != i && prev[k] &&
+				    buf_appendf(&others, "(%zu) %.*s\n\n", ++n, (int)ANSWER_CAP,
+				                prev[k]))
+					break;
+			char *fitted = carry_fit(run, others.data ? others.data : "", st->m, err);
+			buf_fini(&others);
+			ok = fitted != NULL;
+			st->msgs[st->n_msgs++] = (struct chat_msg){"assistant", prev[i]};
+			const char *u = step_own(
+			    st,
+			    fmt("Other assistants answered:\n%s\nConsider their answers, then give "
+			        "your best answer to my last message. Reply with the answer only.",
+			        fitted ? fitted : ""));
+			free(fitted);
+			st->msgs[st->n_msgs++] = (struct chat_msg){"user", u ? u : ""};
+		}
+		carry_inject(run, st,
+		             "the answers are compared; a reconciler writes the final one");
 	}
+	return ok;
 }
 
 /* The reconciler (or synthesizer) over the last answers. */
@@ -225,12 +302,25 @@ static void judge(struct run *run, struct step *steps, size_t n, const char *nam
 	struct step j;
 	step_init(&j, run, name, role, &p->judge, run->info->rounds);
 	char *list = list_answers(steps, n);
+	struct brg_error e;
+	brg_error_clear(&e);
+	char *fitted = list ? carry_fit(run, list, &p->judge, &e) : NULL;
+	free(list);
+	if (!fitted) {
+		if (!e.code)
+			brg_fail(&e, BRG_E_NOMEM, "out of memory");
+		handoff_failed(run, step_text(&steps[winner], 0), steps[winner].m->name, &p->judge,
+		               &e);
+		step_fini(&j);
+		return;
+	}
 	const char *key = red->answer.kind == ANSWER_FREE ? NULL : red->answer.key;
 	prompt_pair(&j, prompt,
-	            fmt("Question:\n%s\n\nAnswers:\n%sAgreement: %.0f%%%s%s\n", run->goal,
-	                list ? list : "", red->agreement * 100, key ? "; most agree on: " : "",
-	                key ? key : ""));
-	free(list);
+	            fmt("Question:\n%s\n\nAnswers:\n%sAgreement: %.0f%%%s%s\n", run->goal, fitted,
+	                red->agreement * 100, key ? "; most agree on: " : "", key ? key : ""));
+	free(fitted);
+	carry_advance(run);
+	carry_inject(run, &j, "this answer goes to the user");
 	run->info->handoff_steps++;
 	if (steps_run(run, &j, 1))
 		cancelled(run);
@@ -250,7 +340,16 @@ void mode_debate(struct run *run)
 	size_t index[REDUCE_MAX_CANDIDATES];
 	bool has_vote = false;
 	for (int round = 1; round <= run->o->s.debate_rounds; round++) {
-		debate_round(run, steps, prev, round);
+		struct brg_error e;
+		brg_error_clear(&e);
+		if (!debate_round(run, steps, prev, round, &e)) {
+			const char *best = has_vote ? prev[index[red.winner]] : NULL;
+			handoff_failed(run, best, best ? p->members[index[red.winner]].name : NULL,
+			               &p->members[0], &e);
+			for (size_t i = 0; i < p->n_members; i++)
+				step_fini(&steps[i]);
+			break;
+		}
 		run->info->rounds = round;
 		if (round > 1)
 			run->info->handoff_steps += (int)p->n_members;
@@ -259,6 +358,12 @@ void mode_debate(struct run *run)
 			break;
 		}
 		has_vote = vote(run, steps, p->n_members, &red, index);
+		if (has_vote) {
+			char what[64];
+			snprintf(what, sizeof what, "round %d agreement %.2f", round,
+			         red.agreement);
+			carry_note(run, &steps[index[red.winner]], what);
+		}
 		for (size_t i = 0; i < p->n_members; i++) {
 			if (steps[i].is_ok) {
 				free(prev[i]);
@@ -294,9 +399,11 @@ void mode_ensemble(struct run *run)
 	struct route_plan *p = &run->plan;
 	const struct orch_settings *s = &run->o->s;
 	struct step steps[PLAN_MAX_MEMBERS];
+	carry_advance(run); /* the members answer as one step */
 	for (size_t i = 0; i < p->n_members; i++) {
 		step_init(&steps[i], run, "answer", "member", &p->members[i], 1);
 		prompt_conversation(&steps[i], run);
+		carry_inject(run, &steps[i], "the members' answers are put to a vote");
 	}
 	run->info->rounds = 1;
 	struct reduction red = {0};
@@ -329,44 +436,93 @@ void mode_ensemble(struct run *run)
 
 /* ---- pipeline ------------------------------------------------------------ */
 
-/* Retriable failures get one more try after their Retry-After (200 ms
- * when none, at most 2 s); the caller decides what a second failure
- * means. */
-static enum brg_err run_with_retry(struct run *run, struct step *st)
-{
-	enum brg_err rc = steps_run(run, st, 1);
-	if (rc || st->is_ok || !brg_err_is_retriable(st->error.code))
-		return rc;
-	int ms = st->error.retry_after_ms <= 0     ? 200
-	         : st->error.retry_after_ms > 2000 ? 2000
-	                                           : st->error.retry_after_ms;
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-	if (run->cancel && atomic_load(run->cancel))
-		return BRG_E_CANCELLED;
-	const struct plan_member *m = st->m;
-	const char *name = st->name, *role = st->role;
-	struct chat_msg msgs[STEP_MAX_MSGS];
-	size_t n_msgs = st->n_msgs;
-	memcpy(msgs, st->msgs, sizeof msgs);
-	char *owned[4];
-	size_t n_owned = st->n_owned;
-	memcpy(owned, st->owned, sizeof owned);
-	st->n_owned = 0; /* keep the texts the messages point into */
-	step_fini(st);
-	step_init(st, run, name, role, m, 1);
-	memcpy(st->msgs, msgs, sizeof msgs);
-	st->n_msgs = n_msgs;
-	memcpy(st->owned, owned, sizeof owned);
-	st->n_owned = n_owned;
-	return steps_run(run, st, 1);
-}
-
 static const char *stage_role(const char *stage)
 {
 	return strcmp(stage, "draft") == 0    ? "drafter"
 	       : strcmp(stage, "refine") == 0 ? "refiner"
 	                                      : "validator";
+}
+
+/* Builds stage i on input 'text' (NULL: the conversation itself), the
+ * input fitted to the stage model's budget.  False (err set) when the
+ * input cannot be fitted. */
+static bool stage_build(struct run *run, size_t i, const char *text, struct step *st,
+                        struct brg_error *err)
+{
+	struct route_plan *p = &run->plan;
+	const char *stage = p->stage_names[i];
+	step_init(st, run, stage, stage_role(stage), &p->stages[i], 1);
+	if (!text) {
+		prompt_conversation(st, run);
+	} else {
+		char *fitted = carry_fit(run, text, st->m, err);
+		if (!fitted)
+			return false;
+		prompt_pair(st, strcmp(stage, "validate") == 0 ? PROMPT_VALIDATOR : PROMPT_REFINER,
+		            fmt("Question:\n%s\n\nAnswer:\n%s", run->goal, fitted));
+		free(fitted);
+	}
+	carry_advance(run);
+	carry_inject(run, st,
+	             i + 1 < p->n_stages ? p->stage_names[i + 1] : "this answer goes to the user");
+	return true;
+}
+
+/* Waits out a retriable failure's Retry-After (200 ms when none, at most
+ * 2 s); false when the client left meanwhile. */
+static bool backoff(struct run *run, const struct brg_error *e)
+{
+	int ms = e->retry_after_ms <= 0 ? 200 : e->retry_after_ms > 2000 ? 2000 : e->retry_after_ms;
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	return !(run->cancel && atomic_load(run->cancel));
+}
+
+/*
+ * Runs stage i; st is settled on return (is_ok, error).  A retriable
+ * failure gets one more try after its Retry-After; an output the
+ * contamination check rates high is quarantined — dropped, the open
+ * errors resolved — and the stage runs once more with fresh context; a
+ * critical one, or a second high one, fails the stage.  BRG_E_CANCELLED
+ * when the client went away.
+ */
+static enum brg_err stage_run(struct run *run, size_t i, const char *text, struct step *st)
+{
+	bool is_retried = false, is_quarantined = false;
+	for (;;) {
+		struct brg_error e;
+		brg_error_clear(&e);
+		if (!stage_build(run, i, text, st, &e)) {
+			st->is_ok = false;
+			st->error = e;
+			return e.code == BRG_E_CANCELLED ? BRG_E_CANCELLED : BRG_OK;
+		}
+		if (steps_run(run, st, 1))
+			return BRG_E_CANCELLED;
+		if (!st->is_ok) {
+			if (is_retried || !brg_err_is_retriable(st->error.code))
+				return BRG_OK;
+			is_retried = true;
+			if (!backoff(run, &st->error))
+				return BRG_E_CANCELLED;
+			step_fini(st);
+			continue;
+		}
+		struct contamination_report rep;
+		enum contamination_severity sev = carry_check(run, st, &rep);
+		if (sev < CONTAM_HIGH)
+			return BRG_OK;
+		if (sev == CONTAM_CRITICAL || is_quarantined) {
+			st->is_ok = false;
+			brg_fail(&st->error, BRG_E_ORCHESTRATION,
+			         "the output of %s on %s is contaminated (%s): %s", st->name,
+			         st->m->name, rep.issues[0].type, rep.issues[0].detail);
+			return BRG_OK;
+		}
+		is_quarantined = true;
+		carry_quarantine(run);
+		step_fini(st);
+	}
 }
 
 /* Draft → refine → validate; a stage that fails (after its retry) leaves
@@ -378,18 +534,10 @@ void mode_pipeline(struct run *run)
 	const char *by = NULL;
 	run->info->rounds = 1;
 	for (size_t i = 0; i < p->n_stages; i++) {
-		const char *stage = p->stage_names[i];
 		struct step st;
-		step_init(&st, run, stage, stage_role(stage), &p->stages[i], 1);
-		if (!text)
-			prompt_conversation(&st, run);
-		else
-			prompt_pair(
-			    &st, strcmp(stage, "validate") == 0 ? PROMPT_VALIDATOR : PROMPT_REFINER,
-			    fmt("Question:\n%s\n\nAnswer:\n%s", run->goal, text));
 		if (text)
 			run->info->handoff_steps++;
-		enum brg_err rc = run_with_retry(run, &st);
+		enum brg_err rc = stage_run(run, i, text, &st);
 		bool is_ok = !rc && st.is_ok;
 		if (rc) {
 			cancelled(run);
@@ -398,7 +546,7 @@ void mode_pipeline(struct run *run)
 		} else if (!st.is_ok) {
 			struct brg_error e = st.error;
 			brg_fail(&e, e.code ? e.code : BRG_E_ORCHESTRATION,
-			         "pipeline failed at its first stage (%s on %s): %s", stage,
+			         "pipeline failed at its first stage (%s on %s): %s", st.name,
 			         st.m->name, st.error.message);
 			fail(run, &e);
 		} else {
@@ -416,7 +564,7 @@ void mode_pipeline(struct run *run)
 	    run->info->completed_steps == (int)p->n_stages)
 		answer(run, text, by);
 	else if (!text && run->finish == GEN_FINISH_STOP)
-		fail(run, &(struct brg_error){.code = BRG_E_NOMEM});
+		fail(run, &(struct brg_error){.code = BRG_E_NOMEM, .message = "out of memory"});
 	free(text);
 }
 
@@ -429,6 +577,8 @@ void mode_self_consistency(struct run *run)
 	struct step st;
 	step_init(&st, run, "sample", "model", &run->plan.members[0], 1);
 	prompt_conversation(&st, run);
+	carry_advance(run);
+	carry_inject(run, &st, "the samples are put to a vote");
 	st.n_choices = (size_t)s->sc_samples;
 	/* Samples of a greedy decoder are all the same answer. */
 	if (st.params.temperature <= 0)

@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/stream.h"
+#include "orchestrate/context.h"
 #include "orchestrate/orchestrate.h"
 #include "orchestrate/reduce.h"
 
@@ -51,7 +52,7 @@ struct step {
 	int round;
 	struct chat_msg msgs[STEP_MAX_MSGS];
 	size_t n_msgs;
-	char *owned[4]; /* message texts this step made (freed with it) */
+	char *owned[6]; /* message texts this step made (freed with it) */
 	size_t n_owned;
 	size_t n_choices; /* 1, or self-consistency's samples */
 	struct gen_params params;
@@ -72,6 +73,8 @@ struct run {
 	enum orch_mode mode;
 	struct gen_request gen; /* the client's; msgs borrowed until the final on_done */
 	const char *goal;       /* the last user message */
+	struct handoff h;       /* carried from step to step (carry.c) */
+	int n_advanced;         /* carry_advance() calls so far */
 	struct sink sink;       /* the client's, one choice */
 	const atomic_bool *cancel;
 	struct fallback *fallback;
@@ -106,6 +109,29 @@ const char *step_text(const struct step *st, size_t i);
 double step_confidence(const struct step *st, size_t i);
 /* Records a model in info->models_used (once). */
 void run_note_model(struct run *run, const char *name);
+
+/* ---- carry.c: context management between steps ---- */
+
+enum brg_err carry_begin(struct run *run, const char *request_id, struct brg_error *err);
+void carry_end(struct run *run);
+/* A new step (or group of parallel steps, which share its number). */
+void carry_advance(struct run *run);
+/* Before starting st (its messages built): the trajectory block merged
+ * into its system message, the utilisation noted. */
+void carry_inject(struct run *run, struct step *st, const char *next);
+/* 'text' fitted to the handoff budget of 'to' (malloc'd); NULL with err
+ * (COMPRESSION_FAILED, CONTEXT_BUDGET_EXCEEDED, CANCELLED) otherwise. */
+char *carry_fit(struct run *run, const char *text, const struct plan_member *to,
+                struct brg_error *err);
+/* A finished step's output: contamination checked against the handoff
+ * (warnings recorded), its answer recorded as a decision unless high. */
+enum contamination_severity carry_check(struct run *run, const struct step *st,
+                                        struct contamination_report *rep);
+/* Records what a finished step decided, as the handoff's decisions
+ * (shown as "Previous" in later steps): 'what', or its answer. */
+void carry_note(struct run *run, const struct step *st, const char *what);
+/* Fresh context after a quarantined output: open errors resolved. */
+void carry_quarantine(struct run *run);
 
 /* ---- modes.c: each fills run->final / finish / error ---- */
 

@@ -163,6 +163,7 @@ static void *run_main(void *arg)
 	log_info("orchestration %s: %d steps, %s", orch_mode_name(run->mode),
 	         run->info->total_steps, gen_finish_name(run->finish));
 	deliver(run); /* after this, nothing of the request may be touched */
+	carry_end(run);
 	buf_fini(&run->final);
 	free(run);
 	pthread_mutex_lock(&o->mu);
@@ -191,6 +192,10 @@ static enum brg_err run_start(struct orchestrator *o, struct orch_request *req,
 	run->on_step = req->on_step;
 	run->step_ud = req->step_ud;
 	run->finish = GEN_FINISH_STOP;
+	if (carry_begin(run, req->id, err)) {
+		free(run);
+		return err->code;
+	}
 	buf_init(&run->final, STEP_TEXT_MAX);
 	info->confidence = -1;
 	info->agreement = -1;
@@ -207,6 +212,7 @@ static enum brg_err run_start(struct orchestrator *o, struct orch_request *req,
 	pthread_mutex_unlock(&o->mu);
 	pthread_attr_destroy(&attr);
 	if (rc) {
+		carry_end(run);
 		buf_fini(&run->final);
 		free(run);
 		return brg_fail(err, BRG_E_RESOURCE, "cannot start the orchestration (no thread)");

@@ -77,6 +77,7 @@ struct orch_step_event {
 typedef void (*orch_step_fn)(void *ud, const struct orch_step_event *ev);
 
 struct orch_request {
+	const char *id;            /* the response's id, for the handoff state and logs */
 	const char *mode;          /* NULL: the preset's or the configured default */
 	const char *model;         /* as the client wrote it */
 	const char *task_type;     /* may be NULL */

@@ -292,6 +292,19 @@ static enum brg_err from_preset(struct router *r, const struct preset *ps, const
 	return rc;
 }
 
+/* A fast model of the pool compresses, else the leading one; none when
+ * that cannot be resolved (compression then fails clearly). */
+static void compressor(struct router *r, const struct plan_request *q, const struct pool *p,
+                       struct route_plan *out)
+{
+	const char *name = pick(r, p, "fast", NULL, NULL);
+	if (!name)
+		name = lead_of(r, q, p);
+	struct brg_error e;
+	brg_error_clear(&e);
+	out->has_compressor = name && member(r, name, q->task_type, &out->compressor, &e) == BRG_OK;
+}
+
 static const struct preset *find_preset(const struct config *c, const char *name)
 {
 	for (size_t i = 0; c && i < c->orch.n_presets; i++)
@@ -324,12 +337,15 @@ enum brg_err route_plan(struct router *r, const struct plan_request *q, struct r
 	                   : c && c->orch.mode ? c->orch.mode
 	                                       : "single";
 	snprintf(out->mode, sizeof out->mode, "%s", mode);
-	if (ps && strcmp(ps->mode, mode) == 0)
-		return from_preset(r, ps, q->task_type, out, err);
 	struct pool p = {.n = 0};
 	for (size_t i = 0; ps && i < ps->n_members && p.n < POOL_MAX; i++)
 		p.names[p.n++] = ps->members[i].model;
 	for (size_t i = 0; !ps && c && i < c->orch.n_pool && p.n < POOL_MAX; i++)
 		p.names[p.n++] = c->orch.pool[i];
-	return generic(r, q, &p, out, err);
+	enum brg_err rc = ps && strcmp(ps->mode, mode) == 0
+	                      ? from_preset(r, ps, q->task_type, out, err)
+	                      : generic(r, q, &p, out, err);
+	if (rc == BRG_OK)
+		compressor(r, q, &p, out);
+	return rc;
 }

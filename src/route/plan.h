@@ -61,6 +61,9 @@ struct route_plan {
 	/* debate's reconciler, ensemble's synthesizer */
 	bool has_judge;
 	struct plan_member judge;
+	/* who compresses text over a budget: a `fast` model, else the lead */
+	bool has_compressor;
+	struct plan_member compressor;
 	/* pipeline, in order */
 	struct plan_member stages[PLAN_MAX_STAGES];
 	char stage_names[PLAN_MAX_STAGES][16]; /* draft | refine | validate */

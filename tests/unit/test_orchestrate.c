@@ -60,28 +60,39 @@ static struct {
 	int delay_ms;
 	char log[LOG_MAX][96];
 	size_t n_log;
+	int n_without_trajectory; /* calls whose system message lacked the block */
+	char last_system[2048];
 	int n_threads_live;
 	pthread_cond_t cv;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+static bool starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The kind of step, from its instructions (the system message starts with
+ * them; the trajectory block follows) or its last user message. */
 static const char *kind_of(const struct gen_request *r)
 {
 	const char *sys =
 	    r->n_msgs && strcmp(r->msgs[0].role, "system") == 0 ? r->msgs[0].content : "";
 	const char *last = r->n_msgs ? r->msgs[r->n_msgs - 1].content : "";
-	if (sys == PROMPT_CRITIC)
+	if (starts(sys, PROMPT_CRITIC))
 		return "critique";
-	if (sys == PROMPT_RECONCILER)
+	if (starts(sys, PROMPT_RECONCILER))
 		return "reconcile";
-	if (sys == PROMPT_SYNTHESIZER)
+	if (starts(sys, PROMPT_SYNTHESIZER))
 		return "synthesize";
-	if (sys == PROMPT_REFINER)
+	if (starts(sys, PROMPT_REFINER))
 		return "refine";
-	if (sys == PROMPT_VALIDATOR)
+	if (starts(sys, PROMPT_VALIDATOR))
 		return "validate";
-	if (strncmp(last, "A reviewer found", 16) == 0)
+	if (starts(sys, context_compression_system()))
+		return "compress";
+	if (starts(last, "A reviewer found"))
 		return "revise";
-	if (strncmp(last, "Other assistants answered", 25) == 0)
+	if (starts(last, "Other assistants answered"))
 		return "rebut";
 	return "answer";
 }
@@ -145,6 +156,11 @@ static enum brg_err sp_generate(void *impl, const struct gen_request *r, struct 
 	j->nth = nth;
 	if (S.n_log < LOG_MAX)
 		snprintf(S.log[S.n_log++], sizeof S.log[0], "%s", entry);
+	const char *sys =
+	    r->n_msgs && strcmp(r->msgs[0].role, "system") == 0 ? r->msgs[0].content : "";
+	if (!strstr(sys, "## Current Position") && strcmp(j->kind, "compress") != 0)
+		S.n_without_trajectory++;
+	snprintf(S.last_system, sizeof S.last_system, "%s", sys);
 	S.n_threads_live++;
 	pthread_mutex_unlock(&S.mu);
 	pthread_t t;
@@ -159,6 +175,7 @@ static enum brg_err sp_generate(void *impl, const struct gen_request *r, struct 
 /* Models and roles: g (primary), c (thinker), f (fast), x (coder), y (primary). */
 static const char *const MODELS[] = {"g", "c", "f", "x", "y"};
 static const char *const ROLES[] = {"primary", "thinker", "fast", "coder", "primary"};
+static int CTX[5]; /* context length per model; 0: unknown (reset per test) */
 
 static bool sp_has_model(void *impl, const char *id)
 {
@@ -176,7 +193,11 @@ static bool sp_model(void *impl, const char *id, model_info_fn fn, void *ud)
 		if (strcmp(MODELS[i], id) != 0)
 			continue;
 		const char *roles[1] = {ROLES[i]};
-		struct model_info mi = {.id = id, .status = "loaded", .roles = roles, .n_roles = 1};
+		struct model_info mi = {.id = id,
+		                        .status = "loaded",
+		                        .roles = roles,
+		                        .n_roles = 1,
+		                        .context_length = CTX[i]};
 		fn(ud, &mi);
 		return true;
 	}
@@ -280,6 +301,8 @@ static int setup(void **state)
 	router_set_config(f->router, &f->cfg);
 	S.delay_ms = 20;
 	S.n_log = 0;
+	S.n_without_trajectory = 0;
+	memset(CTX, 0, sizeof CTX);
 	*state = f;
 	return 0;
 }
@@ -377,6 +400,23 @@ static bool log_has(const char *entry)
 	return found;
 }
 
+/* Runs 'mode' led by g over the first 'pool' models with 'script';
+ * asserts it started. */
+static void go(struct fixture *f, size_t pool, script_fn script, const char *mode,
+               struct answer_box *b, struct orch_info *in)
+{
+	f->cfg.orch.n_pool = pool;
+	S.script = script;
+	assert_int_equal(run_mode(f, mode, "g", b, in, NULL), BRG_OK);
+}
+
+/* Asserts the exact call sequence. */
+static void expect_log(const char *const *want, size_t n)
+{
+	if (!log_has_in_order(want, n))
+		fail_msg("log: %s", log_text());
+}
+
 #define SAY(...) snprintf(out->text, sizeof out->text, __VA_ARGS__)
 
 /* ---- critique ---- */
@@ -397,10 +437,9 @@ static void critique_improves(const char *model, const char *kind, int nth, size
 static void test_critique_revises_until_the_score_reaches_the_threshold(void **state)
 {
 	struct fixture *f = *state;
-	S.script = critique_improves;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "critique", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, critique_improves, "critique", &b, &in);
 	assert_string_equal(log_text(), "g:answer,c:critique,g:revise,c:critique");
 	assert_string_equal(b.text, "draft 2");
 	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
@@ -434,10 +473,9 @@ static void critique_never_happy(const char *model, const char *kind, int nth, s
 static void test_critique_stops_at_max_rounds(void **state)
 {
 	struct fixture *f = *state;
-	S.script = critique_never_happy;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "critique", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, critique_never_happy, "critique", &b, &in);
 	assert_string_equal(log_text(), "g:answer,c:critique,g:revise,c:critique,g:revise");
 	assert_string_equal(b.text, "draft 3");
 	assert_int_equal(in.rounds, 2);
@@ -456,10 +494,9 @@ static void critique_happy_at_once(const char *model, const char *kind, int nth,
 static void test_critique_early_stop_keeps_the_first_draft(void **state)
 {
 	struct fixture *f = *state;
-	S.script = critique_happy_at_once;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "critique", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, critique_happy_at_once, "critique", &b, &in);
 	assert_string_equal(log_text(), "g:answer,c:critique");
 	assert_string_equal(b.text, "first draft");
 	assert_int_equal(in.rounds, 1);
@@ -482,10 +519,9 @@ static void critic_fails(const char *model, const char *kind, int nth, size_t ch
 static void test_critique_failing_critic_returns_the_draft_as_partial(void **state)
 {
 	struct fixture *f = *state;
-	S.script = critic_fails;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "critique", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, critic_fails, "critique", &b, &in);
 	assert_string_equal(b.text, "the draft");
 	assert_int_equal(b.res.finish, GEN_FINISH_PARTIAL);
 	assert_true(in.is_partial);
@@ -521,10 +557,9 @@ static void debate_converges(const char *model, const char *kind, int nth, size_
 static void test_debate_rounds_until_agreement_then_reconciles(void **state)
 {
 	struct fixture *f = *state;
-	S.script = debate_converges;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "debate", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, debate_converges, "debate", &b, &in);
 	/* round 1 in parallel (any order), round 2 in parallel, then g reconciles */
 	assert_int_equal(S.n_log, 5);
 	assert_true(log_has("g:answer") && log_has("c:answer"));
@@ -588,11 +623,9 @@ static void ensemble_two_of_three(const char *model, const char *kind, int nth, 
 static void test_ensemble_votes_and_returns_the_majority(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
-	S.script = ensemble_two_of_three;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "ensemble", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, ensemble_two_of_three, "ensemble", &b, &in);
 	assert_int_equal(S.n_log, 3);
 	assert_string_equal(b.text, "#### 42");
 	assert_true(in.agreement > 0.66 && in.agreement < 0.67);
@@ -602,12 +635,10 @@ static void test_ensemble_votes_and_returns_the_majority(void **state)
 static void test_ensemble_synthesizer_writes_the_final_answer(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
 	f->cfg.orch.ensemble_synthesis = "primary";
-	S.script = ensemble_two_of_three;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "ensemble", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, ensemble_two_of_three, "ensemble", &b, &in);
 	assert_int_equal(S.n_log, 4);
 	assert_string_equal(S.log[3], "g:synthesize");
 	assert_string_equal(b.text, "synthesis: 42");
@@ -616,12 +647,10 @@ static void test_ensemble_synthesizer_writes_the_final_answer(void **state)
 static void test_ensemble_below_min_agreement_fails(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
 	f->cfg.orch.ensemble_min_agreement = 0.9;
-	S.script = ensemble_two_of_three;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "ensemble", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, ensemble_two_of_three, "ensemble", &b, &in);
 	assert_int_equal(b.res.finish, GEN_FINISH_ERROR);
 	assert_int_equal(b.res.error.code, BRG_E_ORCHESTRATION);
 	assert_non_null(strstr(b.res.error.message, "did not agree"));
@@ -631,13 +660,11 @@ static void test_ensemble_below_min_agreement_fails(void **state)
 static void test_ensemble_below_min_agreement_best_when_configured(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
 	f->cfg.orch.ensemble_min_agreement = 0.9;
 	f->cfg.orch.ensemble_best_on_disagreement = true;
-	S.script = ensemble_two_of_three;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "ensemble", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, ensemble_two_of_three, "ensemble", &b, &in);
 	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
 	assert_string_equal(b.text, "#### 42");
 	assert_true(in.agreement < 0.9);
@@ -656,10 +683,9 @@ static void test_ensemble_tie_is_below_agreement_and_deterministic(void **state)
 {
 	struct fixture *f = *state;
 	f->cfg.orch.ensemble_min_agreement = 0.5;
-	S.script = ensemble_tie;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "ensemble", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, ensemble_tie, "ensemble", &b, &in);
 	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
 	assert_string_equal(b.text, "Answer: A"); /* the lowest index wins a tie */
 }
@@ -694,12 +720,11 @@ static void test_pipeline_runs_draft_refine_validate(void **state)
 {
 	struct fixture *f = *state;
 	f->cfg.orch.n_pool = 3; /* g primary, c thinker, f fast */
-	S.script = pipeline_ok;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "pipeline", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, pipeline_ok, "pipeline", &b, &in);
 	static const char *const want[] = {"f:answer", "c:refine", "g:validate"};
-	assert_true(log_has_in_order(want, 3));
+	expect_log(want, 3);
 	assert_string_equal(b.text, "validate by g");
 	assert_int_equal(in.completed_steps, 3);
 	assert_int_equal(in.handoff_steps, 2);
@@ -722,11 +747,9 @@ static void pipeline_validator_fails(const char *model, const char *kind, int nt
 static void test_pipeline_saga_returns_the_best_finished_stage(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
-	S.script = pipeline_validator_fails;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "pipeline", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, pipeline_validator_fails, "pipeline", &b, &in);
 	assert_string_equal(b.text, "refine by c");
 	assert_int_equal(b.res.finish, GEN_FINISH_PARTIAL);
 	assert_true(in.is_partial);
@@ -749,11 +772,9 @@ static void pipeline_drafter_fails(const char *model, const char *kind, int nth,
 static void test_pipeline_failing_first_stage_is_an_error(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
-	S.script = pipeline_drafter_fails;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "pipeline", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, pipeline_drafter_fails, "pipeline", &b, &in);
 	assert_int_equal(b.res.finish, GEN_FINISH_ERROR);
 	assert_int_equal(b.res.error.code, BRG_E_MODEL_LOAD);
 	assert_non_null(strstr(b.res.error.message, "first stage"));
@@ -775,13 +796,11 @@ static void pipeline_refiner_busy_once(const char *model, const char *kind, int 
 static void test_pipeline_retries_a_retriable_failure_once(void **state)
 {
 	struct fixture *f = *state;
-	f->cfg.orch.n_pool = 3;
-	S.script = pipeline_refiner_busy_once;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "pipeline", "g", &b, &in, NULL), BRG_OK);
+	go(f, 3, pipeline_refiner_busy_once, "pipeline", &b, &in);
 	static const char *const want[] = {"f:answer", "c:refine", "c:refine", "g:validate"};
-	assert_true(log_has_in_order(want, 4));
+	expect_log(want, 4);
 	assert_string_equal(b.text, "validate by g");
 	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
 }
@@ -800,10 +819,9 @@ static void samples_vote(const char *model, const char *kind, int nth, size_t ch
 static void test_self_consistency_samples_in_one_call_and_votes(void **state)
 {
 	struct fixture *f = *state;
-	S.script = samples_vote;
 	struct answer_box b;
 	struct orch_info in;
-	assert_int_equal(run_mode(f, "self_consistency", "g", &b, &in, NULL), BRG_OK);
+	go(f, f->cfg.orch.n_pool, samples_vote, "self_consistency", &b, &in);
 	assert_int_equal(S.n_log, 1); /* one batched call of 5 choices */
 	assert_string_equal(b.text, "so the answer is 42.");
 	assert_true(in.agreement > 0.59 && in.agreement < 0.61);
@@ -913,6 +931,104 @@ static void test_plan_picks_roles_from_the_pool(void **state)
 	assert_string_equal(plan.members[0].name, "g");
 }
 
+/* ---- context management ---- */
+
+static void test_every_step_gets_the_trajectory(void **state)
+{
+	struct fixture *f = *state;
+	struct answer_box b;
+	struct orch_info in;
+	go(f, f->cfg.orch.n_pool, critique_improves, "critique", &b, &in);
+	assert_int_equal(S.n_log, 4);
+	assert_int_equal(S.n_without_trajectory, 0);
+	/* the last step: the critic's instructions, then the block */
+	assert_true(starts(S.last_system, PROMPT_CRITIC));
+	assert_non_null(strstr(S.last_system, "- Goal: What is 6 times 7?"));
+	if (!strstr(S.last_system, "- Step: 4/5 - critique"))
+		fail_msg("system message: %s", S.last_system);
+	assert_non_null(strstr(S.last_system, "- Previous:"));
+}
+
+static void long_draft_short_summary(const char *model, const char *kind, int nth, size_t choice,
+                                     struct reply *out)
+{
+	(void)model;
+	(void)nth;
+	(void)choice;
+	if (strcmp(kind, "answer") == 0) {
+		out->text[0] = '\0';
+		for (int i = 0; i < 60; i++)
+			strcat(out->text, "word ");
+	} else if (strcmp(kind, "compress") == 0) {
+		SAY("the gist");
+	} else {
+		SAY("Score: 9/10");
+	}
+}
+
+static void test_handoff_over_budget_is_compressed_by_the_fast_model(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.orch.n_pool = 3; /* g, c (thinker), f (fast) */
+	CTX[1] = 192;           /* the critic's window: a handoff budget of ~36 tokens */
+	struct answer_box b;
+	struct orch_info in;
+	go(f, f->cfg.orch.n_pool, long_draft_short_summary, "critique", &b, &in);
+	assert_string_equal(log_text(), "g:answer,f:compress,c:critique");
+	assert_true(in.compression_applied);
+	assert_true(in.context_utilization > 0 && in.context_utilization <= 1);
+	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
+}
+
+static void compressor_useless(const char *model, const char *kind, int nth, size_t choice,
+                               struct reply *out)
+{
+	long_draft_short_summary(model, kind, nth, choice, out);
+	if (strcmp(kind, "compress") == 0)
+		long_draft_short_summary(model, "answer", nth, choice, out); /* never shorter */
+}
+
+static void test_compression_failing_three_times_is_compression_failed(void **state)
+{
+	struct fixture *f = *state;
+	CTX[1] = 192;
+	struct answer_box b;
+	struct orch_info in;
+	go(f, 3, compressor_useless, "critique", &b, &in);
+	assert_string_equal(log_text(), "g:answer,f:compress,f:compress,f:compress");
+	/* never truncated: the draft stands, flagged, with the reason */
+	assert_int_equal(b.res.finish, GEN_FINISH_PARTIAL);
+	assert_true(in.is_partial);
+	assert_non_null(strstr(in.error, "compress"));
+	assert_false(in.compression_applied);
+}
+
+static void contaminated_draft(const char *model, const char *kind, int nth, size_t choice,
+                               struct reply *out)
+{
+	(void)choice;
+	if (strcmp(kind, "answer") == 0)
+		SAY("I apologize, I made an error. That's incorrect: the answer is 42.");
+	else
+		SAY("%s %d by %s: the answer is 42.", kind, nth, model);
+}
+
+static void test_pipeline_quarantines_a_contaminated_handoff(void **state)
+{
+	struct fixture *f = *state;
+	struct answer_box b;
+	struct orch_info in;
+	go(f, 3, contaminated_draft, "pipeline", &b, &in);
+	/* The draft's three error markers are warnings, recorded as open
+	 * errors; with three open errors at step 2 the refinement is rated
+	 * error accumulation (high), quarantined, and refined again with
+	 * fresh context. */
+	static const char *const want[] = {"f:answer", "c:refine", "c:refine", "g:validate"};
+	expect_log(want, 4);
+	assert_string_equal(b.text, "validate 1 by g: the answer is 42.");
+	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
+}
+
 static void test_score_parsing(void **state)
 {
 	(void)state;
@@ -954,6 +1070,10 @@ int main(void)
 	    T(test_multi_model_mode_wants_one_choice),
 	    T(test_preset_roles_are_used_as_written),
 	    T(test_plan_picks_roles_from_the_pool),
+	    T(test_every_step_gets_the_trajectory),
+	    T(test_handoff_over_budget_is_compressed_by_the_fast_model),
+	    T(test_compression_failing_three_times_is_compression_failed),
+	    T(test_pipeline_quarantines_a_contaminated_handoff),
 	    T(test_score_parsing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
