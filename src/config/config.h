@@ -31,6 +31,8 @@
  *       batch: 512               # optional, tokens per decode step
  *       max_queue: 64            # optional, waiting requests before 503
  *       pooling: mean            # optional: embeddings from a generative model
+ *       budget_handoff: 1500     # optional: orchestration context budget parts
+ *                                # (budget_system, _trajectory, _handoff, _user_query)
  *   orchestration:               # every key optional; INFERENCE_* variables win
  *     mode: single               # INFERENCE_ORCHESTRATION_MODE
  *     critique_max_rounds: 2     # and the other keys of struct orch_config below
@@ -60,7 +62,10 @@ struct model_config {
 	size_t n_roles;
 	char *chat_template; /* NULL: from the GGUF */
 	int pooling;         /* -1: the GGUF's; else config_pooling_names[pooling] */
-	int line;            /* where it was declared, for messages */
+	/* Orchestration context budget, tokens (docs/context.md); 0: derived
+	 * from context_length by the spec's rule.  Generation gets the rest. */
+	int budget_system, budget_trajectory, budget_handoff, budget_user_query;
+	int line; /* where it was declared, for messages */
 };
 
 /* "none", "mean", "cls", "last": the values of model_config.pooling. */

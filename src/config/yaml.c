@@ -383,6 +383,15 @@ static enum brg_err parse_model(struct loader *ld, yaml_node_t *k, yaml_node_t *
 		    ld, k, file_path,
 		    "missing, expected the GGUF file name (relative to models_dir)");
 	}
+	long long parts = (long long)m->budget_system + m->budget_trajectory + m->budget_handoff +
+	                  m->budget_user_query;
+	if (parts >= m->context_length)
+		return config_yaml_fail(
+		    ld, k, path,
+		    "budget_system + budget_trajectory + budget_handoff + "
+		    "budget_user_query = %lld tokens leave nothing to generate in "
+		    "context_length %d",
+		    parts, m->context_length);
 	return BRG_OK;
 }
 

@@ -90,6 +90,51 @@ void carry_advance(struct run *run)
 		run->h.total_steps = run->h.current_step;
 }
 
+/* The models.yaml entry of a local member ("local:" / "inference:"
+ * prefixes allowed), or NULL. */
+static const struct model_config *local_config(const struct run *run, const char *name)
+{
+	const struct config *c = run->o->cfg;
+	if (!c)
+		return NULL;
+	const char *colon = strchr(name, ':');
+	if (colon && (strncmp(name, "local:", 6) == 0 || strncmp(name, "inference:", 10) == 0))
+		name = colon + 1;
+	for (size_t i = 0; i < c->n_models; i++) /* config data only: no config/ code */
+		if (strcmp(c->models[i].id, name) == 0)
+			return &c->models[i];
+	return NULL;
+}
+
+/* The member's budget: the spec's rule over its context length, with the
+ * parts models.yaml sets (budget_*) in their place and generation the
+ * rest.  False when its window is unknown (remote) or too small. */
+static bool member_budget(const struct run *run, const struct plan_member *m,
+                          struct context_budget *b)
+{
+	int ctx = member_context(run, m);
+	struct brg_error e;
+	brg_error_clear(&e);
+	if (ctx <= 0 || context_budget_for(ctx, b, &e))
+		return false;
+	const struct model_config *mc = local_config(run, m->name);
+	if (!mc)
+		return true;
+	int *parts[] = {&b->system, &b->trajectory, &b->handoff, &b->user_query};
+	const int set[] = {mc->budget_system, mc->budget_trajectory, mc->budget_handoff,
+	                   mc->budget_user_query};
+	int sum = 0;
+	for (size_t i = 0; i < 4; i++) {
+		if (set[i] > 0)
+			*parts[i] = set[i];
+		sum += *parts[i];
+	}
+	if (sum >= b->total)
+		return context_budget_for(ctx, b, &e) == BRG_OK; /* the derived one */
+	b->generation = b->total - sum;
+	return true;
+}
+
 void carry_inject(struct run *run, struct step *st, const char *next)
 {
 	char *traj = trajectory_render(&run->h, st->name, next, FORBIDDEN);
@@ -113,14 +158,11 @@ void carry_inject(struct run *run, struct step *st, const char *next)
 		st->msgs[0] = (struct chat_msg){"system", text};
 		st->n_msgs++;
 	}
-	int ctx = member_context(run, st->m);
 	int used = 0;
 	for (size_t i = 0; i < st->n_msgs; i++)
 		used += context_estimate_tokens(st->msgs[i].content);
 	struct context_budget b;
-	struct brg_error e;
-	brg_error_clear(&e);
-	if (ctx > 0 && context_budget_for(ctx, &b, &e) == BRG_OK) {
+	if (member_budget(run, st->m, &b)) {
 		double u = context_utilization(&b, used);
 		if (u > run->info->context_utilization)
 			run->info->context_utilization = u;
@@ -160,11 +202,8 @@ static char *compress(void *ud, const char *text, int target, double ratio, stru
 char *carry_fit(struct run *run, const char *text, const struct plan_member *to,
                 struct brg_error *err)
 {
-	int ctx = member_context(run, to);
 	struct context_budget b;
-	struct brg_error e;
-	brg_error_clear(&e);
-	if (ctx <= 0 || context_budget_for(ctx, &b, &e))
+	if (!member_budget(run, to, &b))
 		return strdup(text); /* no window known (remote) or none to share */
 	struct fit_result fr;
 	if (context_fit(text, b.handoff, context_estimate_count, compress, run, &fr, err)) {

@@ -147,9 +147,6 @@ void mode_self_consistency(struct run *run);
 void prompt_conversation(struct step *st, const struct run *run);
 /* A system + user pair: 'system' borrowed (static text), 'user' made. */
 void prompt_pair(struct step *st, const char *system, char *user);
-/* The critic's score in [0,1] from its text: "Score: 7/10", "score: 0.7",
- * "7 out of 10", "70%" on the last such line; -1 when there is none. */
-double prompt_parse_score(const char *text);
 
 extern const char *const PROMPT_CRITIC;
 extern const char *const PROMPT_RECONCILER;

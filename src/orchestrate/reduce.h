@@ -32,6 +32,14 @@ enum reduce_strategy {
 	REDUCE_HIGHEST_CONFIDENCE, /* the single most confident candidate */
 };
 
+/*
+ * A critic's score in [0, 1] from its text: the last "score" followed by
+ * "N/D", "N out of D", "N%", or a bare number (read as out of 1 when <= 1,
+ * else out of 10); -1 when there is none or it is out of range ("11/10").
+ * NULL reads as no score.  No heap; any thread.
+ */
+double answer_parse_score(const char *text);
+
 /* -1 for an unknown name; names as in the spec ("weighted_consensus"...). */
 int reduce_strategy_parse(const char *s);
 const char *reduce_strategy_name(enum reduce_strategy s);

@@ -203,7 +203,7 @@ enum brg_err steps_run(struct run *run, struct step *steps, size_t n)
 				step_settle(&steps[i]);
 				if (steps[i].score < 0 && strcmp(steps[i].name, "critique") == 0)
 					steps[i].score =
-					    prompt_parse_score(step_text(&steps[i], 0));
+					    answer_parse_score(step_text(&steps[i], 0));
 				step_event(run, &steps[i]);
 				continue;
 			}

@@ -1,4 +1,4 @@
-// sources: src/api/request.c src/route/route.c src/orchestrate/*.c
+// sources: src/api/request.c src/route/*.c src/orchestrate/*.c
 // sources: src/provider/fallback.c src/core/*.c
 // libs: -ljansson -lpthread
 /*
@@ -66,7 +66,7 @@ static void check_accepted(const struct api_request *r)
 	CHECK(r->priority >= 1 && r->priority <= 3);
 	CHECK(!r->include_usage || r->is_stream);
 	CHECK(!r->task_type || route_task_known(r->task_type));
-	CHECK((int)r->mode >= ORCH_SINGLE && (int)r->mode <= ORCH_PIPELINE);
+	CHECK(!r->mode || orch_mode_parse(r->mode) >= 0);
 	check_params(&r->params);
 	if (r->is_chat) {
 		CHECK(r->n_msgs >= 1 && r->msgs);

@@ -1,4 +1,4 @@
-// sources: src/orchestrate/answer.c src/orchestrate/reduce.c src/core/err.c
+// sources: src/orchestrate/answer.c src/orchestrate/reduce.c src/orchestrate/score.c src/core/err.c
 // libs: -lm
 /*
  * fuzz_reduce.c — libFuzzer harness for orchestrate/answer.c and reduce.c.
@@ -183,8 +183,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n++;
 		at += len + 1;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		check_answer(texts[i], &ans[i]);
+		double sc = answer_parse_score(texts[i]);
+		if (!(sc == -1 || (sc >= 0 && sc <= 1)))
+			abort(); /* a score is in [0, 1] or absent */
+	}
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < n; j++) {
 			sim[i][j] = answer_text_similarity(texts[i], texts[j]);

@@ -905,9 +905,37 @@ static void test_presets_file_variable_and_shipped_active_preset(void **state)
 	rm_dir(dir);
 }
 
+/* ---- per-model context budgets ---- */
+
+static void test_model_budget_parts_parse_and_must_leave_room(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("models:\n"
+	                           "  m:\n"
+	                           "    file: m.gguf\n"
+	                           "    context_length: 4096\n"
+	                           "    budget_handoff: 800\n"
+	                           "    budget_user_query: 1200\n",
+	                           no_env);
+	assert_int_equal(c->models[0].budget_handoff, 800);
+	assert_int_equal(c->models[0].budget_user_query, 1200);
+	assert_int_equal(c->models[0].budget_system, 0); /* derived */
+	config_free(c);
+	load_fails("models:\n"
+	           "  m:\n"
+	           "    file: m.gguf\n"
+	           "    context_length: 1024\n"
+	           "    budget_handoff: 600\n"
+	           "    budget_user_query: 500\n",
+	           no_env, true, "2:", "leave nothing to generate");
+	load_fails("models:\n  m:\n    file: m.gguf\n    budget_system: -1\n", no_env, true,
+	           "4:", "budget_system");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_model_budget_parts_parse_and_must_leave_room),
 	    cmocka_unit_test(test_orch_defaults),
 	    cmocka_unit_test(test_orch_env_valid_values),
 	    cmocka_unit_test(test_orch_env_invalid_values_name_the_variable),

@@ -980,6 +980,25 @@ static void test_handoff_over_budget_is_compressed_by_the_fast_model(void **stat
 	assert_int_equal(b.res.finish, GEN_FINISH_STOP);
 }
 
+/* models.yaml's budget_handoff replaces the derived share: a 4096-token
+ * critic fits the draft by the rule (750 tokens), not by a 20-token
+ * configured handoff budget. */
+static void test_configured_handoff_budget_overrides_the_rule(void **state)
+{
+	struct fixture *f = *state;
+	CTX[1] = 4096;
+	struct model_config mc = {.id = "c", .context_length = 4096, .budget_handoff = 20};
+	f->cfg.models = &mc;
+	f->cfg.n_models = 1;
+	struct answer_box b;
+	struct orch_info in;
+	go(f, 3, long_draft_short_summary, "critique", &b, &in);
+	assert_string_equal(log_text(), "g:answer,f:compress,c:critique");
+	assert_true(in.compression_applied);
+	f->cfg.n_models = 0;
+	f->cfg.models = NULL;
+}
+
 static void compressor_useless(const char *model, const char *kind, int nth, size_t choice,
                                struct reply *out)
 {
@@ -1032,14 +1051,14 @@ static void test_pipeline_quarantines_a_contaminated_handoff(void **state)
 static void test_score_parsing(void **state)
 {
 	(void)state;
-	assert_true(prompt_parse_score("Score: 7/10") > 0.69);
-	assert_true(prompt_parse_score("score 0.8") > 0.79);
-	assert_true(prompt_parse_score("**Score:** 9 out of 10") > 0.89);
-	assert_true(prompt_parse_score("Score: 85%") > 0.84);
-	assert_true(prompt_parse_score("Score: 3/10 ... final Score: 6/10") > 0.59);
-	assert_true(prompt_parse_score("no number here") < 0);
-	assert_true(prompt_parse_score("Score: 11/10") < 0);
-	assert_true(prompt_parse_score(NULL) < 0);
+	assert_true(answer_parse_score("Score: 7/10") > 0.69);
+	assert_true(answer_parse_score("score 0.8") > 0.79);
+	assert_true(answer_parse_score("**Score:** 9 out of 10") > 0.89);
+	assert_true(answer_parse_score("Score: 85%") > 0.84);
+	assert_true(answer_parse_score("Score: 3/10 ... final Score: 6/10") > 0.59);
+	assert_true(answer_parse_score("no number here") < 0);
+	assert_true(answer_parse_score("Score: 11/10") < 0);
+	assert_true(answer_parse_score(NULL) < 0);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1072,6 +1091,7 @@ int main(void)
 	    T(test_plan_picks_roles_from_the_pool),
 	    T(test_every_step_gets_the_trajectory),
 	    T(test_handoff_over_budget_is_compressed_by_the_fast_model),
+	    T(test_configured_handoff_budget_overrides_the_rule),
 	    T(test_compression_failing_three_times_is_compression_failed),
 	    T(test_pipeline_quarantines_a_contaminated_handoff),
 	    T(test_score_parsing),
