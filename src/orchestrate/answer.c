@@ -35,47 +35,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "orchestrate/answer_int.h"
 #include "orchestrate/reduce.h"
 
-#define SPAN_MAX        512  /* bytes of one answer span */
-#define SHORT_MAX_WORDS 8    /* a longer phrase is not a short answer */
-#define SIM_MAX_WORDS   4096 /* words of each text that similarity reads */
-#define DEC_DIGITS      40   /* significant digits a number key keeps */
-#define DEC_EXP_MAX     1000000
-
-typedef const unsigned char uchar;
-
-struct span {
-	uchar *p;
-	size_t len;
-};
-
 /* ---- bytes ------------------------------------------------------------ */
-
-static bool is_digit(unsigned c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_alpha(unsigned c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(unsigned c)
-{
-	return is_digit(c) || is_alpha(c);
-}
-
-static bool is_space(unsigned c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static unsigned char to_lower(unsigned c)
-{
-	return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
 
 /*
  * Length (2..4) of the valid UTF-8 sequence at p[0..len), 0 when there is
@@ -83,7 +46,7 @@ static unsigned char to_lower(unsigned c)
  * stops at the first that is not one, so on a NUL-terminated string any
  * 'len' is safe.
  */
-static size_t utf8_decode(uchar *p, size_t len, uint32_t *cp)
+size_t answer_utf8_decode(uchar *p, size_t len, uint32_t *cp)
 {
 	uint32_t v, min;
 	size_t n;
@@ -113,10 +76,10 @@ static size_t utf8_decode(uchar *p, size_t len, uint32_t *cp)
  * brackets, full-width ASCII punctuation), 0 for anything else.  Models
  * emit these around answers ("“Paris”") and they must not glue to words.
  */
-static size_t uni_punct_len(uchar *p, size_t len)
+size_t answer_uni_punct_len(uchar *p, size_t len)
 {
 	uint32_t cp = 0;
-	size_t n = p[0] >= 0x80 ? utf8_decode(p, len, &cp) : 0;
+	size_t n = p[0] >= 0x80 ? answer_utf8_decode(p, len, &cp) : 0;
 	if (n == 0)
 		return 0;
 	bool is_punct = cp == 0xA0 || cp == 0xA1 || cp == 0xAB || cp == 0xB7 || cp == 0xBB ||
@@ -134,7 +97,7 @@ static bool is_boundary(uchar *p, uchar *end)
 		return true;
 	if (*p < 0x80)
 		return !is_alnum(*p);
-	return uni_punct_len(p, (size_t)(end - p)) > 0;
+	return answer_uni_punct_len(p, (size_t)(end - p)) > 0;
 }
 
 /* strlen(w) when the word w (lower case) starts at p, case-insensitively,
@@ -163,7 +126,7 @@ static uchar *skip_space(uchar *p, uchar *end)
 static uchar *skip_noise(uchar *p, uchar *end)
 {
 	while (p < end) {
-		size_t k = uni_punct_len(p, (size_t)(end - p));
+		size_t k = answer_uni_punct_len(p, (size_t)(end - p));
 		if (k > 0)
 			p += k;
 		else if (is_space(*p) || (*p != 0 && strchr("*_\"'`:>#~", *p)))
@@ -178,7 +141,7 @@ static uchar *skip_noise(uchar *p, uchar *end)
 static uchar *skip_closers(uchar *p, uchar *end)
 {
 	while (p < end) {
-		size_t k = uni_punct_len(p, (size_t)(end - p));
+		size_t k = answer_uni_punct_len(p, (size_t)(end - p));
 		if (k > 0)
 			p += k;
 		else if (*p != 0 && strchr("*_\"'`", *p))
@@ -193,274 +156,6 @@ static void set_answer(struct answer *out, enum answer_kind kind, const char *ke
 {
 	out->kind = kind;
 	snprintf(out->key, sizeof out->key, "%s", key);
-}
-
-/* ---- numbers ---------------------------------------------------------- */
-
-/*
- * A decimal number kept as text, so "0.1", "1e-1" and "0.10" become the
- * same key without binary rounding: value = 0.d[0..n) × 10^point, with no
- * leading zeros in d.  Digits past DEC_DIGITS are dropped (a key, not
- * arithmetic).
- */
-struct dec {
-	bool is_neg;
-	char d[DEC_DIGITS];
-	size_t n;
-	long point;
-};
-
-static void dec_push(struct dec *x, unsigned c, bool is_frac)
-{
-	if (x->n == 0 && c == '0') {
-		if (is_frac)
-			x->point--;
-		return;
-	}
-	if (x->n < DEC_DIGITS)
-		x->d[x->n++] = (char)c;
-	if (!is_frac && x->point < DEC_EXP_MAX)
-		x->point++;
-}
-
-static size_t read_digits(uchar *p, uchar *end, struct dec *x, bool is_frac)
-{
-	uchar *q = p;
-	for (; q < end && is_digit(*q); q++)
-		dec_push(x, *q, is_frac);
-	return (size_t)(q - p);
-}
-
-/* Digits with optional thousands separators: "1,234,567" but not "1234,567"
- * (a first group longer than three) nor "1,23" (a group not of three). */
-static size_t read_int_part(uchar *p, uchar *end, struct dec *x)
-{
-	size_t k = read_digits(p, end, x, false);
-	if (k == 0 || k > 3)
-		return k;
-	while (end - (p + k) >= 4 && p[k] == ',' && is_digit(p[k + 1]) && is_digit(p[k + 2]) &&
-	       is_digit(p[k + 3]) && (end - (p + k) == 4 || !is_digit(p[k + 4]))) {
-		read_digits(p + k + 1, p + k + 4, x, false);
-		k += 4;
-	}
-	return k;
-}
-
-/* "e+12" after a mantissa; 0 (nothing consumed) when no digit follows. */
-static size_t read_exponent(uchar *p, uchar *end, struct dec *x)
-{
-	uchar *q = p + 1;
-	bool is_neg = false;
-	if (q < end && (*q == '+' || *q == '-'))
-		is_neg = *q++ == '-';
-	if (q >= end || !is_digit(*q))
-		return 0;
-	long e = 0;
-	for (; q < end && is_digit(*q); q++)
-		if (e < DEC_EXP_MAX)
-			e = e * 10 + (*q - '0');
-	x->point += is_neg ? -e : e;
-	return (size_t)(q - p);
-}
-
-/* An unsigned decimal at p: digits[,ddd]*[.digits][e±digits] or .digits.
- * Returns the bytes read, 0 when no number starts at p. */
-static size_t read_decimal(uchar *p, uchar *end, struct dec *x)
-{
-	memset(x, 0, sizeof *x);
-	uchar *q = p;
-	size_t k = read_int_part(q, end, x);
-	q += k;
-	if (end - q >= 2 && *q == '.' && is_digit(q[1]))
-		q += 1 + read_digits(q + 1, end, x, true);
-	else if (k == 0)
-		return 0;
-	if (q < end && (*q == 'e' || *q == 'E'))
-		q += read_exponent(q, end, x);
-	while (x->n > 0 && x->d[x->n - 1] == '0')
-		x->n--;
-	return (size_t)(q - p);
-}
-
-/* The value of x as a double, from its first 17 digits (enough for the
- * 15 digits a quotient keeps); no strtod, so no locale. */
-static double dec_to_double(const struct dec *x)
-{
-	size_t n = x->n < 17 ? x->n : 17;
-	double v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (x->d[i] - '0');
-	long e = x->point - (long)n; /* value = d[0..n) × 10^e */
-	e = e < -400 ? -400 : e > 400 ? 400 : e;
-	v = e < 0 ? v / pow(10, (double)-e) : v * pow(10, (double)e);
-	return x->is_neg ? -v : v;
-}
-
-/*
- * *x = a / b, rounded to 15 significant digits (what a double holds, and
- * enough that 1/3 and 2/6 give the same key).  False for b = 0 or an
- * overflow.  printf's decimal point depends on the locale; brigade never
- * sets one, but any non-digit there is read as '.' all the same.
- */
-static bool dec_divide(const struct dec *a, const struct dec *b, struct dec *x)
-{
-	if (b->n == 0)
-		return false;
-	double q = dec_to_double(a) / dec_to_double(b);
-	if (!isfinite(q))
-		return false;
-	char buf[64];
-	snprintf(buf, sizeof buf, "%.15g", fabs(q));
-	for (char *c = buf; *c; c++)
-		if (!is_digit((unsigned char)*c) && *c != 'e' && *c != '-' && *c != '+')
-			*c = '.';
-	uchar *p = (uchar *)buf;
-	read_decimal(p, p + strlen(buf), x);
-	x->is_neg = q < 0;
-	return true;
-}
-
-/* The canonical key: no leading or trailing zeros, no exponent between
- * 1e-20 and 1e40, "0" for any zero (no "-0").  At most 2 * DEC_DIGITS + 16
- * bytes with the NUL. */
-static void dec_format(const struct dec *x, char out[ANSWER_KEY_MAX])
-{
-	_Static_assert(ANSWER_KEY_MAX >= 2 * DEC_DIGITS + 16, "number keys must fit");
-	size_t n = x->n, o = 0;
-	long pt = x->point;
-	if (n == 0) {
-		strcpy(out, "0");
-		return;
-	}
-	if (x->is_neg)
-		out[o++] = '-';
-	if (pt > DEC_DIGITS || pt < -20) {
-		out[o++] = x->d[0];
-		if (n > 1)
-			out[o++] = '.';
-		memcpy(out + o, x->d + 1, n - 1);
-		o += n - 1;
-		snprintf(out + o, ANSWER_KEY_MAX - o, "e%ld", pt - 1);
-		return;
-	}
-	if (pt <= 0) {
-		out[o++] = '0';
-		out[o++] = '.';
-		for (long i = 0; i < -pt; i++)
-			out[o++] = '0';
-	}
-	for (size_t i = 0; i < n || (pt > 0 && i < (size_t)pt); i++) {
-		if (pt > 0 && i == (size_t)pt)
-			out[o++] = '.';
-		out[o++] = i < n ? x->d[i] : '0';
-	}
-	out[o] = '\0';
-}
-
-/* "\frac{a}{b}" (also \dfrac, \tfrac) at p; bytes read, 0 if not one. */
-static size_t read_latex_frac(uchar *p, uchar *end, struct dec *x)
-{
-	static const char *const cmds[] = {"\\frac{", "\\dfrac{", "\\tfrac{"};
-	uchar *q = NULL;
-	for (size_t i = 0; i < 3 && !q; i++) {
-		size_t n = strlen(cmds[i]);
-		if ((size_t)(end - p) > n && memcmp(p, cmds[i], n) == 0)
-			q = p + n;
-	}
-	if (!q)
-		return 0;
-	struct dec a, b;
-	size_t k = read_decimal(q, end, &a);
-	if (k == 0 || end - (q + k) < 3 || memcmp(q + k, "}{", 2) != 0)
-		return 0;
-	q += k + 2;
-	k = read_decimal(q, end, &b);
-	if (k == 0 || q + k >= end || q[k] != '}' || !dec_divide(&a, &b, x))
-		return 0;
-	return (size_t)(q + k + 1 - p);
-}
-
-/*
- * "a/b" after the number x that ends at q: x becomes a / b.  A date-like
- * run "3/4/2020" or a zero denominator makes the whole run no number
- * (*is_num = false).  Returns the bytes read after q.
- */
-static size_t read_fraction(uchar *q, uchar *end, struct dec *x, bool *is_num)
-{
-	if (end - q < 2 || *q != '/' || !is_digit(q[1]))
-		return 0;
-	struct dec num = *x, den;
-	uchar *r = q + 1 + read_decimal(q + 1, end, &den);
-	if (end - r >= 2 && *r == '/' && is_digit(r[1])) {
-		while (r < end && (is_digit(*r) || *r == '/'))
-			r++;
-		*is_num = false;
-	} else if (!dec_divide(&num, &den, x)) {
-		*is_num = false;
-	}
-	return (size_t)(r - q);
-}
-
-/*
- * A number starting at p (span start s): optional sign ('+', '-', U+2212)
- * and '$', then a decimal, a fraction or \frac.  Not inside a word ("H2O",
- * "x2") nor a continuation ("1.2.3" → 1.2, no 3).  Returns bytes read (0:
- * none starts here); *is_num is false for a run read but not a number.
- */
-static size_t number_at(uchar *s, uchar *p, uchar *end, struct dec *x, bool *is_num)
-{
-	if (p > s && (is_alnum(p[-1]) || p[-1] == '_'))
-		return 0;
-	if (p - s >= 2 && p[-1] == '.' && is_digit(p[-2]))
-		return 0;
-	uchar *q = p;
-	bool is_neg = false;
-	if (*q == '+' || *q == '-') {
-		is_neg = *q++ == '-';
-	} else if (end - q >= 3 && q[0] == 0xE2 && q[1] == 0x88 && q[2] == 0x92) {
-		is_neg = true;
-		q += 3;
-	}
-	if (q > p && q < end && *q == '$')
-		q++;
-	*is_num = true;
-	size_t k = q < end && *q == '\\' ? read_latex_frac(q, end, x) : 0;
-	if (k == 0) {
-		if (q >= end || !(is_digit(*q) || (*q == '.' && end - q >= 2 && is_digit(q[1]))))
-			return 0;
-		k = read_decimal(q, end, x);
-		k += read_fraction(q + k, end, x, is_num);
-	}
-	if (is_neg)
-		x->is_neg = !x->is_neg;
-	if (x->n == 0)
-		x->is_neg = false;
-	return (size_t)(q + k - p);
-}
-
-static bool last_number(struct span sp, struct answer *out)
-{
-	uchar *end = sp.p + sp.len;
-	struct dec cur, best;
-	bool found = false;
-	for (uchar *q = sp.p; q < end;) {
-		bool is_num = false;
-		size_t k = number_at(sp.p, q, end, &cur, &is_num);
-		if (k == 0) {
-			q++;
-			continue;
-		}
-		if (is_num) {
-			best = cur;
-			found = true;
-		}
-		q += k;
-	}
-	if (!found)
-		return false;
-	out->kind = ANSWER_NUMBER;
-	dec_format(&best, out->key);
-	return true;
 }
 
 /* ---- choices and yes/no ----------------------------------------------- */
@@ -611,8 +306,8 @@ static bool short_phrase(struct span sp, struct answer *out)
 	uchar *end = sp.p + sp.len;
 	for (uchar *q = sp.p; q < end;) {
 		uint32_t cp = 0;
-		size_t k = *q >= 0x80 ? utf8_decode(q, (size_t)(end - q), &cp) : 1;
-		bool is_punct = k > 1 && uni_punct_len(q, (size_t)(end - q)) > 0;
+		size_t k = *q >= 0x80 ? answer_utf8_decode(q, (size_t)(end - q), &cp) : 1;
+		bool is_punct = k > 1 && answer_uni_punct_len(q, (size_t)(end - q)) > 0;
 		if (*q == '\'' || *q == '.' || cp == 0x2019) {
 			q += k ? k : 1;
 			continue;
@@ -813,7 +508,7 @@ static bool classify(struct span sp, bool is_marker, bool allow_short, struct an
 	if (sp.len == 0)
 		return false;
 	return head_choice(sp, is_marker, out) || head_yesno(sp, is_marker, out) ||
-	       choice_anywhere(sp, false, out) || last_number(sp, out) ||
+	       choice_anywhere(sp, false, out) || answer_last_number(sp, out) ||
 	       choice_anywhere(sp, true, out) || (allow_short && short_phrase(sp, out));
 }
 
@@ -862,89 +557,4 @@ const char *answer_kind_name(enum answer_kind k)
 		return "free";
 	}
 	return "unknown";
-}
-
-/* ---- similarity ------------------------------------------------------- */
-
-static void sift_down(uint64_t *h, size_t i, size_t n)
-{
-	for (size_t c; (c = 2 * i + 1) < n; i = c) {
-		if (c + 1 < n && h[c + 1] > h[c])
-			c++;
-		if (h[i] >= h[c])
-			return;
-		uint64_t t = h[i];
-		h[i] = h[c];
-		h[c] = t;
-	}
-}
-
-/* Heapsort, in place: glibc's qsort may call malloc for an array this
- * size, and this runs on request threads that promise no heap use. */
-static void sort_u64(uint64_t *h, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(h, i, n);
-	for (size_t last = n; last-- > 1;) {
-		uint64_t t = h[0];
-		h[0] = h[last];
-		h[last] = t;
-		sift_down(h, 0, last);
-	}
-}
-
-/*
- * The set of the first SIM_MAX_WORDS words of s as sorted, distinct 64-bit
- * hashes (FNV-1a of the lower-cased word).  A word is a run of ASCII
- * letters and digits and non-ASCII bytes, Unicode punctuation excluded.
- * Returns the set's size.
- */
-static size_t word_set(const char *s, uint64_t *h)
-{
-	size_t n = 0;
-	uint64_t x = 0xcbf29ce484222325u;
-	bool in_word = false;
-	uchar *p = (uchar *)(s ? s : "");
-	for (;;) {
-		size_t k = *p >= 0x80 ? uni_punct_len(p, 4) : 0;
-		bool is_word = k == 0 && (is_alnum(*p) || *p >= 0x80);
-		if (is_word) {
-			x = (x ^ to_lower(*p)) * 0x100000001b3u;
-			in_word = true;
-			p++;
-			continue;
-		}
-		if (in_word) {
-			h[n++] = x;
-			x = 0xcbf29ce484222325u;
-			in_word = false;
-		}
-		if (*p == 0 || n == SIM_MAX_WORDS)
-			break;
-		p += k ? k : 1;
-	}
-	sort_u64(h, n);
-	size_t u = 0;
-	for (size_t i = 0; i < n; i++)
-		if (u == 0 || h[u - 1] != h[i])
-			h[u++] = h[i];
-	return u;
-}
-
-double answer_text_similarity(const char *a, const char *b)
-{
-	uint64_t ha[SIM_MAX_WORDS], hb[SIM_MAX_WORDS];
-	size_t na = word_set(a, ha), nb = word_set(b, hb);
-	if (na == 0 && nb == 0)
-		return 1.0;
-	size_t i = 0, j = 0, common = 0;
-	while (i < na && j < nb) {
-		if (ha[i] == hb[j])
-			common++, i++, j++;
-		else if (ha[i] < hb[j])
-			i++;
-		else
-			j++;
-	}
-	return (double)common / (double)(na + nb - common);
 }

@@ -1,4 +1,5 @@
-// sources: src/orchestrate/answer.c src/orchestrate/reduce.c src/orchestrate/score.c src/core/err.c
+// sources: src/orchestrate/answer.c src/orchestrate/number.c src/orchestrate/similarity.c
+// sources: src/orchestrate/reduce.c src/orchestrate/score.c src/core/err.c
 // libs: -lm
 /*
  * fuzz_reduce.c — libFuzzer harness for orchestrate/answer.c and reduce.c.
