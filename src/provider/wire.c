@@ -1,7 +1,9 @@
 /*
- * wire.c — request bodies for, and streamed events and embeddings answers
- * from, remote backends: OpenAI-compatible servers (OpenAI, vLLM,
+ * wire.c — request bodies for, and streamed events from,
+ * remote backends: OpenAI-compatible servers (OpenAI, vLLM,
  * llama.cpp's server, LM Studio) and Ollama's native API; see wire.h.
+ * Embeddings are in wire_embed.c, token log-probabilities in
+ * wire_logprobs.c.
  *
  * On the request path this is the last step before libcurl (encoding) and
  * the first after sse.c has framed an event (decoding).  It owns no state:
@@ -35,7 +37,7 @@
 
 /* Adds key → v to obj, taking ownership of v (NULL from a failed
  * constructor is reported as out-of-memory). */
-static enum brg_err put(json_t *obj, const char *key, json_t *v)
+enum brg_err wire_put(json_t *obj, const char *key, json_t *v)
 {
 	if (!v || json_object_set_new(obj, key, v))
 		return BRG_E_NOMEM;
@@ -45,7 +47,7 @@ static enum brg_err put(json_t *obj, const char *key, json_t *v)
 /* A JSON string of s (NULL: ""), *out owned by the caller.  Errors:
  * BRG_E_BAD_REQUEST when s is not UTF-8 (jansson refuses to emit it),
  * BRG_E_NOMEM. */
-static enum brg_err string_of(const char *s, json_t **out)
+enum brg_err wire_string_of(const char *s, json_t **out)
 {
 	size_t len = s ? strlen(s) : 0;
 	*out = json_stringn(s ? s : "", len);
@@ -57,11 +59,11 @@ static enum brg_err string_of(const char *s, json_t **out)
 	return raw ? BRG_E_BAD_REQUEST : BRG_E_NOMEM;
 }
 
-static enum brg_err put_string(json_t *obj, const char *key, const char *s)
+enum brg_err wire_put_string(json_t *obj, const char *key, const char *s)
 {
 	json_t *v;
-	enum brg_err err = string_of(s, &v);
-	return err ? err : put(obj, key, v);
+	enum brg_err err = wire_string_of(s, &v);
+	return err ? err : wire_put(obj, key, v);
 }
 
 /* The shortest decimal that reads back as f, as a JSON real.  Errors:
@@ -76,7 +78,7 @@ static enum brg_err put_float(json_t *obj, const char *key, float f)
 		if (strtof(s, NULL) == f)
 			break;
 	}
-	return put(obj, key, json_real(strtod(s, NULL)));
+	return wire_put(obj, key, json_real(strtod(s, NULL)));
 }
 
 static enum brg_err put_messages(json_t *obj, const struct gen_request *r)
@@ -88,9 +90,9 @@ static enum brg_err put_messages(json_t *obj, const struct gen_request *r)
 		json_t *m = json_object();
 		if (!m || json_array_append_new(msgs, m))
 			return BRG_E_NOMEM;
-		enum brg_err err = put_string(m, "role", r->msgs[i].role);
+		enum brg_err err = wire_put_string(m, "role", r->msgs[i].role);
 		if (!err)
-			err = put_string(m, "content", r->msgs[i].content);
+			err = wire_put_string(m, "content", r->msgs[i].content);
 		if (err)
 			return err;
 	}
@@ -105,7 +107,7 @@ static enum brg_err put_stops(json_t *obj, const struct gen_params *gp)
 	size_t n = gp->n_stops < GEN_MAX_STOPS ? gp->n_stops : GEN_MAX_STOPS;
 	for (size_t i = 0; i < n; i++) {
 		json_t *v;
-		enum brg_err err = string_of(gp->stops[i], &v);
+		enum brg_err err = wire_string_of(gp->stops[i], &v);
 		if (err)
 			return err;
 		if (json_array_append_new(stops, v))
@@ -127,13 +129,13 @@ static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const
 {
 	enum brg_err err = BRG_OK;
 	if (gp->n_max_tokens >= 0)
-		err = put(obj, max_key, json_integer(gp->n_max_tokens));
+		err = wire_put(obj, max_key, json_integer(gp->n_max_tokens));
 	if (!err)
 		err = put_float(obj, "temperature", gp->temperature);
 	if (!err && (is_explicit || gp->top_p != 1.0f))
 		err = put_float(obj, "top_p", gp->top_p);
 	if (!err && (is_explicit || gp->top_k > 0))
-		err = put(obj, "top_k", json_integer(gp->top_k));
+		err = wire_put(obj, "top_k", json_integer(gp->top_k));
 	if (!err && gp->min_p > 0.0f)
 		err = put_float(obj, "min_p", gp->min_p);
 	if (!err && gp->presence_penalty != 0.0f)
@@ -141,7 +143,7 @@ static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const
 	if (!err && gp->frequency_penalty != 0.0f)
 		err = put_float(obj, "frequency_penalty", gp->frequency_penalty);
 	if (!err && gp->has_seed)
-		err = put(obj, "seed", json_integer(gp->seed));
+		err = wire_put(obj, "seed", json_integer(gp->seed));
 	if (!err && gp->n_stops)
 		err = put_stops(obj, gp);
 	return err;
@@ -150,16 +152,16 @@ static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const
 /* model, then messages (chat) or prompt (completion), then stream: true. */
 static enum brg_err put_head(json_t *obj, const struct gen_request *r, const char *model)
 {
-	enum brg_err err = put_string(obj, "model", model ? model : r->model);
+	enum brg_err err = wire_put_string(obj, "model", model ? model : r->model);
 	if (!err)
-		err = r->msgs ? put_messages(obj, r) : put_string(obj, "prompt", r->prompt);
+		err = r->msgs ? put_messages(obj, r) : wire_put_string(obj, "prompt", r->prompt);
 	if (!err)
-		err = put(obj, "stream", json_true());
+		err = wire_put(obj, "stream", json_true());
 	return err;
 }
 
 /* Serializes and frees 'root' (whatever err says); *out is malloc'd. */
-static enum brg_err finish_body(json_t *root, enum brg_err err, char **out)
+enum brg_err wire_finish_body(json_t *root, enum brg_err err, char **out)
 {
 	*out = NULL;
 	if (!err) {
@@ -181,16 +183,16 @@ enum brg_err wire_openai_request(const struct gen_request *r, const char *model,
 	enum brg_err err = put_head(root, r, model);
 	json_t *opts = err ? NULL : json_pack("{s:b}", "include_usage", 1);
 	if (!err)
-		err = put(root, "stream_options", opts);
+		err = wire_put(root, "stream_options", opts);
 	if (!err && r->n_choices > 1)
-		err = put(root, "n", json_integer((json_int_t)r->n_choices));
+		err = wire_put(root, "n", json_integer((json_int_t)r->n_choices));
 	if (!err)
 		err = put_sampling(root, &r->params, "max_tokens", false);
 	/* Legacy completions take a count of alternatives per token; OpenAI
 	 * reads 0 as the sampled token alone, llama.cpp's server as "off". */
 	if (!err && r->params.want_logprobs)
-		err = put(root, "logprobs", r->msgs ? json_true() : json_integer(1));
-	return finish_body(root, err, out);
+		err = wire_put(root, "logprobs", r->msgs ? json_true() : json_integer(1));
+	return wire_finish_body(root, err, out);
 }
 
 enum brg_err wire_ollama_request(const struct gen_request *r, const char *model, char **out)
@@ -204,13 +206,13 @@ enum brg_err wire_ollama_request(const struct gen_request *r, const char *model,
 	/* /api/generate would wrap the prompt in the model's chat template;
 	 * a completion prompt is meant verbatim. */
 	if (!err && !r->msgs)
-		err = put(root, "raw", json_true());
+		err = wire_put(root, "raw", json_true());
 	json_t *opts = err ? NULL : json_object();
 	if (!err)
-		err = put(root, "options", opts);
+		err = wire_put(root, "options", opts);
 	if (!err)
 		err = put_sampling(opts, &r->params, "num_predict", true);
-	return finish_body(root, err, out);
+	return wire_finish_body(root, err, out);
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -254,7 +256,7 @@ static size_t utf8_char_len(const unsigned char *s, size_t len)
  * for each byte that starts none (jansson's parse errors quote the
  * offending input, which may be anything).
  */
-static void copy_utf8(char *dst, size_t cap, const char *msg, size_t len)
+void wire_copy_utf8(char *dst, size_t cap, const char *msg, size_t len)
 {
 	if (cap == 0)
 		return;
@@ -273,24 +275,24 @@ static void copy_utf8(char *dst, size_t cap, const char *msg, size_t len)
 	dst[n] = '\0';
 }
 
-static void set_error(struct wire_delta *out, const char *msg, size_t len)
-{
-	copy_utf8(out->error, sizeof out->error, msg, len);
-}
-
 static enum brg_err bad(struct wire_delta *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+void wire_vsay(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+	wire_copy_utf8(dst, cap, msg, len);
+}
 
 /* Records why an event was refused; returns BRG_E_BAD_JSON. */
 static enum brg_err bad(struct wire_delta *out, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	wire_vsay(out->error, sizeof out->error, fmt, ap);
 	va_end(ap);
-	size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-	set_error(out, msg, len);
 	return BRG_E_BAD_JSON;
 }
 
@@ -325,18 +327,18 @@ static void describe(char *dst, size_t cap, json_t *e)
 	json_t *msg = json_is_object(e) ? json_object_get(e, "message") : e;
 	if (json_is_string(msg) && json_string_length(msg) == 0) {
 		const char *none = "upstream error without a message";
-		copy_utf8(dst, cap, none, strlen(none));
+		wire_copy_utf8(dst, cap, none, strlen(none));
 		return;
 	}
 	if (json_is_string(msg)) {
-		copy_utf8(dst, cap, json_string_value(msg), json_string_length(msg));
+		wire_copy_utf8(dst, cap, json_string_value(msg), json_string_length(msg));
 		return;
 	}
 	char *s = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (s)
-		copy_utf8(dst, cap, s, strlen(s));
+		wire_copy_utf8(dst, cap, s, strlen(s));
 	else
-		copy_utf8(dst, cap, "upstream error", strlen("upstream error"));
+		wire_copy_utf8(dst, cap, "upstream error", strlen("upstream error"));
 	free(s);
 }
 
@@ -345,7 +347,7 @@ static void describe(char *dst, size_t cap, json_t *e)
  * ...}} (OpenAI, Ollama, llama.cpp) or {"object": "error", "message": ...}
  * (older vLLM).  Copies its message into dst if so.
  */
-static bool error_object(json_t *root, char *dst, size_t cap)
+bool wire_error_object(json_t *root, char *dst, size_t cap)
 {
 	json_t *e = json_object_get(root, "error");
 	json_t *obj = json_object_get(root, "object");
@@ -361,7 +363,7 @@ static bool error_object(json_t *root, char *dst, size_t cap)
 /* Whether root is an error event; fills out->is_error and out->error. */
 static bool upstream_error(json_t *root, struct wire_delta *out)
 {
-	out->is_error = error_object(root, out->error, sizeof out->error);
+	out->is_error = wire_error_object(root, out->error, sizeof out->error);
 	return out->is_error;
 }
 
@@ -379,7 +381,7 @@ static enum brg_err text_of(json_t *v, const char *what, struct wire_delta *out)
 }
 
 /* A token count, clamped to [0, INT_MAX]; anything but a number is 0. */
-static int count_of(json_t *v)
+int wire_count_of(json_t *v)
 {
 	double d = json_number_value(v);
 	if (!(d > 0))
@@ -447,8 +449,8 @@ static enum brg_err openai_usage(json_t *root, struct wire_delta *out)
 	if (!json_is_object(usage))
 		return bad(out, "\"usage\" is not an object");
 	out->has_usage = true;
-	out->n_prompt = count_of(json_object_get(usage, "prompt_tokens"));
-	out->n_completion = count_of(json_object_get(usage, "completion_tokens"));
+	out->n_prompt = wire_count_of(json_object_get(usage, "prompt_tokens"));
+	out->n_completion = wire_count_of(json_object_get(usage, "completion_tokens"));
 	return BRG_OK;
 }
 
@@ -531,8 +533,8 @@ enum brg_err wire_decode_ollama(const char *data, size_t len, struct wire_delta 
 		out->is_done = true;
 		finish_of(json_object_get(root, "done_reason"), out);
 		out->has_usage = true;
-		out->n_prompt = count_of(json_object_get(root, "prompt_eval_count"));
-		out->n_completion = count_of(json_object_get(root, "eval_count"));
+		out->n_prompt = wire_count_of(json_object_get(root, "prompt_eval_count"));
+		out->n_completion = wire_count_of(json_object_get(root, "eval_count"));
 	}
 	return settle(root, err, out, holder);
 }
@@ -540,341 +542,4 @@ enum brg_err wire_decode_ollama(const char *data, size_t len, struct wire_delta 
 void wire_holder_free(void *holder)
 {
 	json_decref((json_t *)holder);
-}
-
-/* ---- embeddings ---------------------------------------------------------- */
-
-/*
- * An embeddings answer arrives whole (nothing streams), so it is decoded
- * in one go, and strictly: a vector in the wrong row, of the wrong length
- * or with a value float32 cannot hold would silently corrupt the client's
- * index, so any doubt refuses the whole answer.
- */
-
-/* One input: a JSON string, or an array of token ids. */
-static enum brg_err append_input(json_t *list, const struct embed_input *in)
-{
-	json_t *v;
-	if (in->text) {
-		enum brg_err err = string_of(in->text, &v);
-		if (err)
-			return err;
-	} else {
-		v = json_array();
-		for (size_t i = 0; v && i < in->n_tokens; i++)
-			if (json_array_append_new(v, json_integer(in->tokens[i]))) {
-				json_decref(v);
-				v = NULL;
-			}
-	}
-	if (!v || json_array_append_new(list, v))
-		return BRG_E_NOMEM;
-	return BRG_OK;
-}
-
-enum brg_err wire_openai_embed_request(const struct embed_request *r, const char *model, char **out)
-{
-	json_t *root = json_object();
-	if (!root) {
-		*out = NULL;
-		return BRG_E_NOMEM;
-	}
-	enum brg_err err = put_string(root, "model", model ? model : r->model);
-	json_t *list = err ? NULL : json_array();
-	if (!err)
-		err = put(root, "input", list); /* root holds it; 'list' stays valid */
-	for (size_t i = 0; !err && i < r->n_inputs; i++)
-		err = append_input(list, &r->inputs[i]);
-	if (!err)
-		err = put_string(root, "encoding_format", "float");
-	if (!err && r->dimensions > 0)
-		err = put(root, "dimensions", json_integer(r->dimensions));
-	return finish_body(root, err, out);
-}
-
-enum brg_err wire_ollama_embed_request(const char *text, const char *model, char **out)
-{
-	json_t *root = json_object();
-	if (!root) {
-		*out = NULL;
-		return BRG_E_NOMEM;
-	}
-	enum brg_err err = put_string(root, "model", model);
-	if (!err)
-		err = put_string(root, "prompt", text);
-	return finish_body(root, err, out);
-}
-
-static enum brg_err refuse(char *why, size_t why_len, enum brg_err code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Records why an answer was refused; returns 'code'. */
-static enum brg_err refuse(char *why, size_t why_len, enum brg_err code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-	copy_utf8(why, why_len, msg, len);
-	return code;
-}
-
-/* The value of base64 digit c, or -1. */
-static int b64_digit(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/*
- * Decodes standard base64 (RFC 4648, padding optional) into dst, or with
- * dst NULL only checks it.  Returns the decoded length, or SIZE_MAX when s
- * is not base64.
- */
-static size_t b64_decode(const char *s, size_t len, unsigned char *dst)
-{
-	size_t n_pad = 0;
-	while (n_pad < 2 && len > n_pad && s[len - 1 - n_pad] == '=')
-		n_pad++;
-	if (n_pad && (len % 4) != 0)
-		return SIZE_MAX;
-	len -= n_pad;
-	if (len % 4 == 1)
-		return SIZE_MAX;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		int d = b64_digit((unsigned char)s[i]);
-		if (d < 0)
-			return SIZE_MAX;
-		acc = (acc << 6) | (uint32_t)d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (dst)
-				dst[n] = (unsigned char)(acc >> bits);
-			n++;
-		}
-	}
-	return n;
-}
-
-/* How many floats an embedding holds: an array's length, or a base64
- * string's float32 count.  SIZE_MAX when it is neither. */
-static size_t embedding_len(json_t *e)
-{
-	if (json_is_array(e))
-		return json_array_size(e);
-	if (!json_is_string(e))
-		return SIZE_MAX;
-	size_t n = b64_decode(json_string_value(e), json_string_length(e), NULL);
-	return n == SIZE_MAX || n % 4 ? SIZE_MAX : n / 4;
-}
-
-/*
- * Writes the embedding's dim floats (dim from embedding_len) to dst.
- * Returns the position of the first value that is not a finite float32
- * (a non-number, or a number past float32's range), or SIZE_MAX when all
- * are.
- */
-static size_t embedding_fill(json_t *e, size_t dim, float *dst)
-{
-	if (json_is_string(e)) {
-		unsigned char *bytes = (unsigned char *)dst;
-		b64_decode(json_string_value(e), json_string_length(e), bytes);
-		for (size_t i = 0; i < dim; i++) {
-			const unsigned char *b = bytes + 4 * i;
-			uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-			             (uint32_t)b[3] << 24;
-			memcpy(&dst[i], &u, sizeof u);
-			if (!isfinite(dst[i]))
-				return i;
-		}
-		return SIZE_MAX;
-	}
-	for (size_t i = 0; i < dim; i++) {
-		json_t *v = json_array_get(e, i);
-		if (!json_is_number(v))
-			return i;
-		dst[i] = (float)json_number_value(v);
-		if (!isfinite(dst[i]))
-			return i;
-	}
-	return SIZE_MAX;
-}
-
-/* Parses an embeddings answer that must be a JSON object and not an error
- * object.  On error *root is NULL. */
-static enum brg_err parse_answer(const char *data, size_t len, json_t **root, char *why,
-                                 size_t why_len)
-{
-	json_error_t je;
-	*root = json_loadb(data, len, 0, &je);
-	if (!*root)
-		return refuse(why, why_len, BRG_E_BAD_JSON, "upstream sent invalid JSON: %s",
-		              je.text);
-	enum brg_err err = BRG_OK;
-	if (!json_is_object(*root))
-		err = refuse(why, why_len, BRG_E_BAD_JSON, "upstream answer is not a JSON object");
-	else if (error_object(*root, why, why_len))
-		err = BRG_E_UPSTREAM;
-	if (err) {
-		json_decref(*root);
-		*root = NULL;
-	}
-	return err;
-}
-
-/*
- * Puts each entry of 'list' in rows[] by its index and measures the
- * common length of the embeddings into *dim (see
- * wire_decode_openai_embeddings for the rules).
- */
-static enum brg_err index_rows(json_t *list, size_t n, json_t **rows, size_t *dim, char *why,
-                               size_t why_len)
-{
-	for (size_t k = 0; k < n; k++) {
-		json_t *e = json_array_get(list, k);
-		if (!json_is_object(e))
-			return refuse(why, why_len, BRG_E_BAD_JSON, "data[%zu] is not an object",
-			              k);
-		json_t *index = json_object_get(e, "index");
-		json_int_t i = index ? (json_is_integer(index) ? json_integer_value(index) : -1)
-		                     : (json_int_t)k;
-		if (i < 0 || (size_t)i >= n)
-			return refuse(why, why_len, BRG_E_BAD_JSON,
-			              "data[%zu].index is not an index below %zu", k, n);
-		if (rows[i])
-			return refuse(why, why_len, BRG_E_BAD_JSON,
-			              "data[%zu]: index %lld appears twice", k, (long long)i);
-		rows[i] = e;
-		size_t d = embedding_len(json_object_get(e, "embedding"));
-		if (d == SIZE_MAX)
-			return refuse(why, why_len, BRG_E_BAD_JSON,
-			              "data[%zu].embedding is neither an array nor base64 float32s",
-			              k);
-		if (d == 0)
-			return refuse(why, why_len, BRG_E_BAD_JSON, "data[%zu].embedding is empty",
-			              k);
-		if (k == 0 && d > WIRE_EMBED_MAX_FLOATS / n)
-			return refuse(why, why_len, BRG_E_BAD_JSON,
-			              "%zu embeddings of %zu values exceed %zu values", n, d,
-			              WIRE_EMBED_MAX_FLOATS);
-		if (k == 0)
-			*dim = d;
-		else if (d != *dim)
-			return refuse(why, why_len, BRG_E_BAD_JSON,
-			              "data[%zu].embedding has %zu values but data[0]'s has %zu", k,
-			              d, *dim);
-	}
-	return BRG_OK;
-}
-
-enum brg_err wire_decode_openai_embeddings(const char *data, size_t len, size_t n_inputs,
-                                           struct embed_result *out, char *why, size_t why_len)
-{
-	out->vecs = NULL;
-	out->n_inputs = 0;
-	out->dim = 0;
-	out->n_prompt = 0;
-	copy_utf8(why, why_len, "", 0);
-	json_t *root;
-	enum brg_err err = parse_answer(data, len, &root, why, why_len);
-	if (err)
-		return err;
-	json_t **rows = NULL;
-	float *vecs = NULL;
-	size_t dim = 0;
-	json_t *list = json_object_get(root, "data");
-	if (!json_is_array(list)) {
-		err = refuse(why, why_len, BRG_E_BAD_JSON, "\"data\" is not an array");
-		goto fail;
-	}
-	if (n_inputs == 0 || json_array_size(list) != n_inputs) {
-		err = refuse(why, why_len, BRG_E_BAD_JSON, "%zu embeddings for %zu inputs",
-		             json_array_size(list), n_inputs);
-		goto fail;
-	}
-	rows = calloc(n_inputs, sizeof *rows);
-	if (!rows) {
-		err = refuse(why, why_len, BRG_E_NOMEM, "out of memory");
-		goto fail;
-	}
-	err = index_rows(list, n_inputs, rows, &dim, why, why_len);
-	if (err)
-		goto fail;
-	vecs = malloc(n_inputs * dim * sizeof *vecs);
-	if (!vecs) {
-		err = refuse(why, why_len, BRG_E_NOMEM, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < n_inputs; i++) {
-		size_t bad_at =
-		    embedding_fill(json_object_get(rows[i], "embedding"), dim, vecs + i * dim);
-		if (bad_at != SIZE_MAX) {
-			err = refuse(why, why_len, BRG_E_BAD_JSON,
-			             "embedding %zu, value %zu is not a finite float32", i, bad_at);
-			goto fail;
-		}
-	}
-	json_t *usage = json_object_get(root, "usage");
-	out->n_prompt =
-	    json_is_object(usage) ? count_of(json_object_get(usage, "prompt_tokens")) : 0;
-	out->vecs = vecs;
-	out->n_inputs = n_inputs;
-	out->dim = (int)dim;
-	free(rows);
-	json_decref(root);
-	return BRG_OK;
-fail:
-	free(vecs);
-	free(rows);
-	json_decref(root);
-	return err;
-}
-
-enum brg_err wire_decode_ollama_embedding(const char *data, size_t len, float **vec, int *dim,
-                                          char *why, size_t why_len)
-{
-	*vec = NULL;
-	*dim = 0;
-	copy_utf8(why, why_len, "", 0);
-	json_t *root;
-	enum brg_err err = parse_answer(data, len, &root, why, why_len);
-	if (err)
-		return err;
-	float *v = NULL;
-	json_t *e = json_object_get(root, "embedding");
-	size_t n = json_array_size(e);
-	if (!json_is_array(e))
-		err = refuse(why, why_len, BRG_E_BAD_JSON, "the answer has no \"embedding\" array");
-	else if (n == 0)
-		err = refuse(why, why_len, BRG_E_BAD_REQUEST,
-		             "Ollama returned an empty embedding: the model does not produce "
-		             "embeddings (use an embedding model)");
-	else if (n > WIRE_EMBED_MAX_FLOATS)
-		err = refuse(why, why_len, BRG_E_BAD_JSON, "an embedding of %zu values exceeds %zu",
-		             n, WIRE_EMBED_MAX_FLOATS);
-	else if (!(v = malloc(n * sizeof *v)))
-		err = refuse(why, why_len, BRG_E_NOMEM, "out of memory");
-	size_t bad_at = err ? SIZE_MAX : embedding_fill(e, n, v);
-	if (bad_at != SIZE_MAX)
-		err = refuse(why, why_len, BRG_E_BAD_JSON,
-		             "embedding value %zu is not a finite float32", bad_at);
-	json_decref(root);
-	if (err) {
-		free(v);
-		return err;
-	}
-	*vec = v;
-	*dim = (int)n;
-	return BRG_OK;
 }
