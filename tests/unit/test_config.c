@@ -17,23 +17,12 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config/config.h"
 #include "core/log.h"
 
 static char *const no_env[] = {NULL};
-
-/* Writes 'yaml' to a new temporary file; returns its path (free() it). */
-static char *write_yaml(const char *yaml)
-{
-	char *path = strdup("/tmp/brigade-test-config-XXXXXX.yaml");
-	assert_non_null(path);
-	int fd = mkstemps(path, 5);
-	assert_true(fd >= 0);
-	size_t len = strlen(yaml);
-	assert_int_equal(write(fd, yaml, len), (ssize_t)len);
-	close(fd);
-	return path;
-}
 
 /* Loads 'yaml' from a temporary file, expecting success. */
 static struct config *load_ok(const char *yaml, char *const *envp)

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/gen.h"
@@ -316,12 +318,6 @@ struct producer {
 	struct gen_result res;
 	unsigned delay_ms;
 };
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static void *produce(void *arg)
 {

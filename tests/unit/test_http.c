@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/pump.h"
 #include "http/http.h"
 
@@ -49,19 +51,6 @@ struct ctx {
 static struct ctx g;
 static struct http_server *server;
 static int port;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static void reply_text(struct http_exchange *x, int status, const char *s)
 {
