@@ -49,6 +49,45 @@ struct fallback {
 	bool is_stopping;
 };
 
+/*
+ * The hand-shake between a provider call and the end of its attempt.  A
+ * provider may finish before its generate()/embed() returns, yet still
+ * read the request until it does, so an attempt that ends during the call
+ * is ended by the caller once the call returns, not by the completion.
+ * Guarded by the run's mutex.
+ */
+struct gate {
+	bool is_calling;
+	bool is_ended;
+};
+
+static void gate_enter(pthread_mutex_t *mu, struct gate *g)
+{
+	pthread_mutex_lock(mu);
+	g->is_calling = true;
+	g->is_ended = false;
+	pthread_mutex_unlock(mu);
+}
+
+/* After the call: true when the attempt ended during it (end it now). */
+static bool gate_leave(pthread_mutex_t *mu, struct gate *g)
+{
+	pthread_mutex_lock(mu);
+	g->is_calling = false;
+	bool is_ended = g->is_ended;
+	pthread_mutex_unlock(mu);
+	return is_ended;
+}
+
+/* From the completion, mutex held: true when the call is still on and the
+ * end is left to gate_leave()'s caller. */
+static bool gate_defer(struct gate *g)
+{
+	if (g->is_calling)
+		g->is_ended = true;
+	return g->is_calling;
+}
+
 struct run;
 
 struct choice {
@@ -68,11 +107,7 @@ struct run {
 	struct gen_result *res;
 	pthread_mutex_t mu;
 	size_t n_done;
-	/* A provider may finish every choice before its generate() returns,
-	 * yet still read the request until it does: the end of an attempt
-	 * waits for the call to return (is_calling, is_ended: under mu). */
-	bool is_calling;
-	bool is_ended;
+	struct gate gate; /* under mu */
 	atomic_bool has_output;
 	size_t member;          /* the provider of the current attempt */
 	int cursor;             /* index into f->order of the next candidate; -1: no chain */
@@ -198,15 +233,9 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	r->n_done = 0;
 	memset(r->res, 0, r->n * sizeof *r->res);
 	struct provider p = r->f->members[m].p;
-	pthread_mutex_lock(&r->mu);
-	r->is_calling = true;
-	r->is_ended = false;
-	pthread_mutex_unlock(&r->mu);
+	gate_enter(&r->mu, &r->gate);
 	enum brg_err rc = p.ops->generate(p.impl, &r->req, r->inner, e);
-	pthread_mutex_lock(&r->mu);
-	r->is_calling = false;
-	bool is_ended = r->is_ended;
-	pthread_mutex_unlock(&r->mu);
+	bool is_ended = gate_leave(&r->mu, &r->gate);
 	if (rc) {
 		record(r->f, m, e);
 		return rc;
@@ -299,9 +328,7 @@ static void inner_done(void *ud, const struct gen_result *res)
 	pthread_mutex_lock(&r->mu);
 	r->res[c->i] = *res;
 	bool is_last = ++r->n_done == r->n;
-	bool is_deferred = is_last && r->is_calling;
-	if (is_deferred)
-		r->is_ended = true; /* try_member ends it when generate() returns */
+	bool is_deferred = is_last && gate_defer(&r->gate);
 	pthread_mutex_unlock(&r->mu);
 	if (is_last && !is_deferred)
 		attempt_ended(r);
@@ -376,8 +403,7 @@ struct erun {
 	struct embed_request req;
 	struct embed_sink outer;
 	pthread_mutex_t mu;
-	bool is_calling; /* under mu, as in struct run */
-	bool is_ended;
+	struct gate gate;        /* under mu, as in struct run */
 	struct embed_result res; /* the current attempt's; vecs owned */
 	size_t member;
 	int cursor;
@@ -401,9 +427,7 @@ static void erun_done(void *ud, struct embed_result *res)
 	pthread_mutex_lock(&r->mu);
 	r->res = *res;
 	res->vecs = NULL; /* ours now */
-	bool is_deferred = r->is_calling;
-	if (is_deferred)
-		r->is_ended = true;
+	bool is_deferred = gate_defer(&r->gate);
 	pthread_mutex_unlock(&r->mu);
 	if (!is_deferred)
 		erun_attempt_ended(r);
@@ -425,15 +449,9 @@ static enum brg_err erun_try_member(struct erun *r, size_t m, bool is_first, str
 	if (refuse_if_open(r->f, m, e))
 		return BRG_E_PROVIDER_UNAVAILABLE;
 	r->member = m;
-	pthread_mutex_lock(&r->mu);
-	r->is_calling = true;
-	r->is_ended = false;
-	pthread_mutex_unlock(&r->mu);
+	gate_enter(&r->mu, &r->gate);
 	enum brg_err rc = p.ops->embed(p.impl, &r->req, (struct embed_sink){erun_done, r}, e);
-	pthread_mutex_lock(&r->mu);
-	r->is_calling = false;
-	bool is_ended = r->is_ended;
-	pthread_mutex_unlock(&r->mu);
+	bool is_ended = gate_leave(&r->mu, &r->gate);
 	if (rc) {
 		record(r->f, m, e);
 		return rc;
