@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 20
 
 .PHONY: all setup run test unit integration asan valgrind fuzz format clean
 
-all: $(BUILD)/brigade $(UNIT_BINS)
+all: $(BUILD)/brigade $(BUILD)/mkmodel $(UNIT_BINS)
 
 setup:
 	@bash tools/setup.sh
@@ -58,6 +58,10 @@ $(BUILD)/libbrigade.a: $(OBJS)
 $(BUILD)/brigade: $(BUILD)/obj/src/main.o $(BUILD)/libbrigade.a
 	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) -o $@
 
+# tools/mkmodel: random-weight GGUF models with real shapes (tools/README.md).
+$(BUILD)/mkmodel: $(BUILD)/obj/tools/mkmodel.o $(BUILD)/obj/tools/mkmodel_gguf.o
+	$(CC) $(LDFLAGS_ALL) $^ -l:libllama.v0.5.0.so -l:libggml-base.so -lm -o $@
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libbrigade.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) -lcmocka -o $@
@@ -68,8 +72,9 @@ run: setup $(BUILD)/brigade
 unit: $(UNIT_BINS)
 	@bash tools/run-unit.sh $(UNIT_BINS)
 
-integration: $(BUILD)/brigade
-	@BRIGADE_BIN=$(abspath $(BUILD)/brigade) bash tools/run-integration.sh
+integration: $(BUILD)/brigade $(BUILD)/mkmodel
+	@BRIGADE_BIN=$(abspath $(BUILD)/brigade) MKMODEL_BIN=$(abspath $(BUILD)/mkmodel) \
+		bash tools/run-integration.sh
 
 test: setup
 	@$(MAKE) --no-print-directory all
@@ -89,9 +94,10 @@ asan: setup-once
 
 # The integration suite against brigade under valgrind's memcheck; any
 # error or definite leak is written to build/valgrind/*.log and fails here.
-valgrind: $(BUILD)/brigade
+valgrind: $(BUILD)/brigade $(BUILD)/mkmodel
 	@rm -rf build/valgrind
 	@BRIGADE_BIN=$(abspath tools/valgrind-brigade.sh) BRIGADE_TEST_TIMEOUT_MS=600000 \
+		MKMODEL_BIN=$(abspath $(BUILD)/mkmodel) \
 		INFERENCE_REQUEST_TIMEOUT=1800 BRIGADE_TEST_LONG_TOKENS=300 \
 		bash tools/run-integration.sh
 	@if find build/valgrind -name '*.log' -size +0 | grep -q .; then \

@@ -1,10 +1,11 @@
 // Starts a real brigade process on a free port with a config written for
 // the test, and gives back an official OpenAI client pointed at it.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { fileURLToPath } from 'node:url';
 
 export const MODELS_DIR = process.env.BRIGADE_MODELS_DIR;
 const BIN = process.env.BRIGADE_BIN;
@@ -131,4 +132,20 @@ export function specError(assert, res, status, code) {
   assert.equal(e.provider, 'brigade');
   assert.equal(typeof e.details, 'object');
   return e;
+}
+
+// A model the test generates itself with tools/mkmodel (random weights,
+// a real shape and vocabulary); returns its absolute path.  Generated once
+// per test process and shape/type/seed.
+const generated = new Map();
+export function generateModel({ shape = 'tiny-llama', type = 'Q8_0', seed = 42 } = {}) {
+  const key = `${shape}-${type}-${seed}`;
+  if (generated.has(key)) return generated.get(key);
+  const bin = process.env.MKMODEL_BIN ?? fileURLToPath(new URL('../../build/mkmodel', import.meta.url));
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run make build/mkmodel (or set MKMODEL_BIN)`);
+  const out = join(mkdtempSync(join(tmpdir(), 'brigade-gen-')), `${key}.gguf`);
+  const r = spawnSync(bin, ['--shape', shape, '--type', type, '--seed', String(seed), '--out', out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mkmodel failed:\n${r.stderr}`);
+  generated.set(key, out);
+  return out;
 }

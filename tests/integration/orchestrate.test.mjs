@@ -1,7 +1,7 @@
 // Multi-model orchestration through the official openai SDK: each mode on
-// real local models (stories260K under two ids, and the tiny random-weight
-// Llama-2 model) mixed with a remote member (a fake OpenAI-compatible
-// upstream), the spec's response metadata, step events on a stream, the
+// real local models (stories260K under two ids, and a tiny random-weight
+// Llama model the tests generate with tools/mkmodel) mixed with a remote
+// member (a fake OpenAI-compatible upstream), the spec's response metadata, step events on a stream, the
 // ensemble's min_agreement failure and the pipeline's partial answer.
 //
 // The models are tiny: what is tested is the orchestration — which models
@@ -9,7 +9,7 @@
 // values — not the quality of their prose.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, raw, specError } from './helpers.mjs';
+import { startServer, raw, specError, generateModel } from './helpers.mjs';
 import { startFakeUpstream } from './fakes/upstream.mjs';
 
 const servers = [];
@@ -22,7 +22,7 @@ after(async () => {
 const MODELS = [
   { id: 'story-a', roles: ['primary'] },
   { id: 'story-b', roles: ['thinker'] },
-  { id: 'tiny', file: 'llama-2-tiny-random.gguf', roles: ['fast'] },
+  { id: 'tiny', file: generateModel({ shape: 'tiny-llama', type: 'Q8_0' }), roles: ['fast'] },
 ];
 const msgs = [{ role: 'user', content: 'Once upon a time' }];
 const base = { messages: msgs, max_tokens: 12, temperature: 0 };
