@@ -68,14 +68,14 @@ try {
   }
   const providers = fakes.map((f, i) => ({ name: `r${i}`, kind: 'openai', base_url: `${f.url}/v1`, models: ['fake-model'] }));
   const members = providers.map((p) => `${p.name}:fake-model`);
-  let srv = await startServer({
+  const remote = await startServer({
     models: [],
     providers,
     waitReady: false,
     env: { INFERENCE_ORCHESTRATION_MODELS: members.join(','), INFERENCE_ENSEMBLE_SYNTHESIS_MODEL: 'none', INFERENCE_ENSEMBLE_MIN_AGREEMENT: '0' },
   });
-  stops.push(() => srv.stop());
-  rows.push(await measure('remote (3 fake upstreams, 10 words at 20/30/40 ms)', srv, members, {}));
+  stops.push(() => remote.stop());
+  rows.push(await measure('remote (3 fake upstreams, 10 words at 20/30/40 ms)', remote, members, {}));
 
   // local members
   const local = [
@@ -83,19 +83,19 @@ try {
     { id: 'story-b', roles: ['thinker'], threads: 1 },
     { id: 'tiny', file: 'llama-2-tiny-random.gguf', roles: ['fast'], threads: 1 },
   ];
-  srv = await startServer({
+  const local3 = await startServer({
     models: local,
     env: { INFERENCE_ORCHESTRATION_MODELS: local.map((m) => m.id).join(','), INFERENCE_ENSEMBLE_SYNTHESIS_MODEL: 'none', INFERENCE_ENSEMBLE_MIN_AGREEMENT: '0' },
   });
-  stops.push(() => srv.stop());
-  rows.push(await measure('local, 3 members (stories260K ×2 + tiny, 1 thread each, 200 tokens)', srv, local.map((m) => m.id), { max_tokens: 200 }));
+  stops.push(() => local3.stop());
+  rows.push(await measure('local, 3 members (stories260K ×2 + tiny, 1 thread each, 200 tokens)', local3, local.map((m) => m.id), { max_tokens: 200 }));
   // As many local members as cores: what overlap the machine allows.
-  srv = await startServer({
+  const local2 = await startServer({
     models: [local[0], local[2]],
     env: { INFERENCE_ORCHESTRATION_MODELS: 'story-a,tiny', INFERENCE_ENSEMBLE_SYNTHESIS_MODEL: 'none', INFERENCE_ENSEMBLE_MIN_AGREEMENT: '0' },
   });
-  stops.push(() => srv.stop());
-  rows.push(await measure('local, 2 members (stories260K + tiny, 1 thread each, 200 tokens)', srv, ['story-a', 'tiny'], { max_tokens: 200 }));
+  stops.push(() => local2.stop());
+  rows.push(await measure('local, 2 members (stories260K + tiny, 1 thread each, 200 tokens)', local2, ['story-a', 'tiny'], { max_tokens: 200 }));
 } finally {
   for (const s of stops.reverse()) await s();
 }
