@@ -98,6 +98,7 @@ struct engine_params engine_default_params(void)
 	    .n_gpu_layers = 0,
 	    .n_batch = 512,
 	    .max_queue = 64,
+	    .can_reuse_prefix = true,
 	};
 	return p;
 }
@@ -260,6 +261,26 @@ static enum brg_err create_context(struct engine_model *m, const struct engine_p
 	return BRG_OK;
 }
 
+/*
+ * Each slot's token mirror of its KV cells (prefix.c), sized now that the
+ * context has fixed n_ctx_slot.  Prefix reuse needs cells that can be cut
+ * at any position and copied between sequences: recurrent and hybrid
+ * memories keep one state per sequence instead, so they start every
+ * prompt from scratch.
+ */
+static enum brg_err alloc_caches(struct engine_model *m, const struct engine_params *p,
+                                 struct brg_error *err)
+{
+	for (int i = 0; i < m->n_slots; i++) {
+		m->slots[i].cache = malloc((size_t)m->n_ctx_slot * sizeof *m->slots[i].cache);
+		if (!m->slots[i].cache)
+			return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	}
+	m->can_reuse = p->can_reuse_prefix && !llama_model_is_recurrent(m->model) &&
+	               !llama_model_is_hybrid(m->model);
+	return BRG_OK;
+}
+
 static enum brg_err alloc_model(const struct engine_params *p, struct engine_model **out,
                                 struct brg_error *err)
 {
@@ -274,6 +295,11 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	atomic_init(&m->n_busy, 0);
+	atomic_init(&m->n_prompt_decoded, 0);
+	atomic_init(&m->n_prompt_reused, 0);
+	atomic_init(&m->n_kv_copies, 0);
+	for (int i = 0; i < p->n_slots && m->slots; i++)
+		m->slots[i].wait_on = -1;
 	*out = m;
 	if (!m->id || !m->path || !m->slots)
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");
@@ -296,6 +322,8 @@ static void release(struct engine_model *m)
 	pthread_mutex_destroy(&m->mu);
 	free(m->piece);
 	free(m->text);
+	for (int i = 0; m->slots && i < m->n_slots; i++)
+		free(m->slots[i].cache);
 	free(m->slots);
 	free(m->tmpl);
 	free(m->path);
@@ -321,6 +349,9 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 	if (rc)
 		goto fail;
 	rc = create_context(m, p, err);
+	if (rc)
+		goto fail;
+	rc = alloc_caches(m, p, err);
 	if (rc)
 		goto fail;
 	rc = engine_embed_setup(m, p->pooling, err);
@@ -394,6 +425,13 @@ int engine_n_busy_slots(const struct engine_model *m)
 size_t engine_memory_bytes(const struct engine_model *m)
 {
 	return m->mem_bytes;
+}
+
+void engine_stats(const struct engine_model *m, struct engine_stats *out)
+{
+	out->n_prompt_decoded = atomic_load(&m->n_prompt_decoded);
+	out->n_prompt_reused = atomic_load(&m->n_prompt_reused);
+	out->n_kv_copies = atomic_load(&m->n_kv_copies);
 }
 
 /*

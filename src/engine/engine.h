@@ -8,7 +8,9 @@
  * them into free slots between decode steps (continuous batching), decodes
  * all active slots in one llama_batch per step, samples each, and pushes
  * text to each job's sink.  A job whose cancel flag is set is dropped, and
- * its slot freed, at the next step.
+ * its slot freed, at the next step.  A prompt prefix that some slot's KV
+ * cells already hold, or that a slot is decoding right now, is not decoded
+ * again (prefix.c; docs/internals/engine.md).
  */
 #ifndef BRG_ENGINE_ENGINE_H
 #define BRG_ENGINE_ENGINE_H
@@ -16,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/embed.h"
 #include "core/err.h"
@@ -34,6 +37,11 @@ struct engine_params {
 	int max_queue;             /* jobs waiting for a slot before submit says MODEL_BUSY */
 	const char *chat_template; /* NULL: the GGUF's, else ChatML; or a llama.cpp template name */
 	const char *pooling; /* embeddings: "mean" | "cls" | "last" | "none"; NULL: the GGUF's */
+	/* Reuse the KV cells of a cached prompt prefix (true by default): a
+	 * shared system prompt or an earlier turn is decoded once, and n
+	 * choices of one prompt share its prefill.  false: every job decodes
+	 * its whole prompt (for comparisons and tests). */
+	bool can_reuse_prefix;
 };
 
 struct engine_params engine_default_params(void);
@@ -76,6 +84,20 @@ int engine_n_ctx_train(const struct engine_model *m);
 int engine_n_slots(const struct engine_model *m);
 int engine_n_busy_slots(const struct engine_model *m); /* slots holding a job now */
 size_t engine_memory_bytes(const struct engine_model *m);
+
+/* Counters since engine_load; each is monotonic. */
+struct engine_stats {
+	uint64_t n_prompt_decoded; /* prompt tokens that went through llama_decode */
+	uint64_t n_prompt_reused;  /* taken from KV cells instead: the sum of n_cached */
+	uint64_t n_kv_copies;      /* prefixes copied from one slot's cells to another's */
+};
+
+/*
+ * Fills *out.  Thread-safe, can't fail; the counters are read one by one,
+ * so they agree with each other only when the model is idle.  A job's
+ * counts are in before its on_done is called.
+ */
+void engine_stats(const struct engine_model *m, struct engine_stats *out);
 
 /*
  * Renders messages through the chat template (the config override, the

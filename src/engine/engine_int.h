@@ -8,6 +8,8 @@
  *   template.c  choosing and rendering the chat template
  *   sample.c    one llama_sampler chain per job from its gen_params
  *   sched.c     the scheduler thread: slots, batching, decode, sampling
+ *   prefix.c    prefix KV reuse and shared prefill: where a job lands, what
+ *               of its prompt it need not decode
  *   embed.c     embeddings: pooling choice, a second context, embed jobs
  *
  * Ownership and threads, once:
@@ -54,11 +56,26 @@ struct job {
  * One parallel sequence; its index is its llama_seq_id.  A slot with a job
  * is prefilling while n_past < job->n_prompt and decoding after that, when
  * 'last' holds the sampled token that still has to go through the model.
+ * A prefilling slot with wait_on >= 0 is parked: another slot is decoding
+ * the prompt prefix it shares, and prefix.c copies those cells over when
+ * it is done (shared prefill).
+ *
+ * cache[0, n_past) are the tokens this sequence's KV cells hold: written
+ * when a token enters a batch, trusted only once llama_decode succeeded
+ * (n_past moves then).  They outlive the job, so a free slot still offers
+ * its cells for prefix reuse until the next job that lands in it trims
+ * them.
  */
 struct slot {
 	struct job *job;    /* NULL: free (guarded by mu) */
-	uint64_t admitted;  /* admission order; the newest yields on failure */
+	uint64_t admitted;  /* admission order of its latest job: the newest yields on a
+	                       failed decode; the lowest free one is least recently used */
 	int n_past;         /* tokens of this sequence in the KV cache */
+	llama_token *cache; /* n_ctx_slot entries; see above */
+	int n_cached;       /* of the job's prompt, reused rather than decoded */
+	int wait_on;        /* parked: the slot decoding our prefix, else -1 */
+	uint64_t wait_for;  /* ... and its job's 'admitted' (the slot may move on) */
+	int n_wait;         /* ... and how many of our prompt tokens it will hold */
 	int n_completion;   /* tokens sampled, end-of-generation excluded */
 	double logprob_sum; /* params.want_logprobs: log p of those tokens */
 	int n_logprobs;     /* how many of them are in logprob_sum */
@@ -86,6 +103,12 @@ struct engine_model {
 	int n_batch; /* tokens per decode step, >= n_slots */
 	int max_queue;
 	size_t mem_bytes;
+	bool can_reuse; /* prefix KV reuse: asked for, and the memory allows it */
+
+	/* engine_stats(): written by the scheduler thread, read by any. */
+	atomic_uint_least64_t n_prompt_decoded;
+	atomic_uint_least64_t n_prompt_reused;
+	atomic_uint_least64_t n_kv_copies;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a job was queued, or is_stopping was set */
@@ -146,6 +169,20 @@ void engine_embed_step(struct engine_model *m);
 void engine_embed_cancel_all(struct engine_model *m, enum brg_err e);
 /* embed.c: frees the embeddings context (scheduler thread joined). */
 void engine_embed_release(struct engine_model *m);
+
+/*
+ * prefix.c, scheduler thread.  engine_prefix_pick: the free slot a queued
+ * job should land in (at least one must be free); it reads only the
+ * slots' caches.  engine_prefix_admit: 'j' has just landed in 's'
+ * (s->job == j): keeps or copies the longest cached prefix of its prompt
+ * into the slot, or parks it behind a slot that is decoding a longer one;
+ * sets s->n_past and s->n_cached.  engine_prefix_resolve: after a step,
+ * unparks every slot whose leader now holds what it waits for (or has
+ * gone) and copies those cells over.
+ */
+int engine_prefix_pick(struct engine_model *m, const struct job *j);
+void engine_prefix_admit(struct engine_model *m, struct slot *s);
+void engine_prefix_resolve(struct engine_model *m);
 
 /* sched.c: the scheduler thread's body; 'arg' is the struct engine_model. */
 void *engine_sched_main(void *arg);

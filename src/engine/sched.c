@@ -4,21 +4,27 @@
  *
  * Each turn of the loop:
  *   1. Under the lock: drop queued jobs whose cancel flag is set, move the
- *      oldest queued jobs into free slots (FIFO), or sleep on the condvar
+ *      oldest queued jobs into free slots (FIFO; prefix.c picks the slot and
+ *      sets up the prompt prefix it can reuse, or parks the job behind a
+ *      slot that is decoding the same prefix), or sleep on the condvar
  *      when there is nothing to do (never a busy wait).
  *   2. Finish slots whose job was cancelled (their slot is free at once).
  *   3. Build one llama_batch: each decoding slot's last sampled token, then
- *      prompt chunks of the prefilling slots, oldest first, up to n_batch
- *      tokens; logits only where a token will be sampled.
+ *      prompt chunks of the prefilling slots that are not parked, oldest
+ *      first, up to n_batch tokens; logits only where a token will be
+ *      sampled.
  *   4. llama_decode, then sample each slot that has logits (adding the
  *      token's log-probability to the slot's sum when its job asked for
  *      it), push the piece through the slot's textstream to its sink, and
  *      finish the slot on end-of-generation, a stop string, max tokens or a
  *      full context.
- *   5. When an embeddings job waits, one decode of it on the embeddings
+ *   5. Unpark the slots whose leader now holds their shared prefix
+ *      (prefix.c copies those cells over).
+ *   6. When an embeddings job waits, one decode of it on the embeddings
  *      context (embed.c): embeddings share the model's thread and cores
  *      with generation, a step each.
- * New jobs join between steps; a finished slot is reused at the next step.
+ * New jobs join between steps; a finished slot is reused at the next step,
+ * and its KV cells stay for prefix reuse until then.
  *
  * Invariants:
  *   - Only this thread touches m->ctx, m->batch and the slots' counters.
@@ -28,9 +34,15 @@
  *     engine (engine_n_busy_slots, even engine_submit).
  *   - Every job gets exactly one on_done, then is freed; its slot is freed
  *     before on_done so that the consumer sees the slot available.
- *   - Every step makes progress: each active slot puts at least one token
- *     into the batch (n_batch >= n_slots), and a failing decode fails one
- *     job, so the loop can neither stall nor spin.
+ *   - slot->cache[0, n_past) are the tokens in the slot's KV cells: n_past
+ *     moves only after a successful llama_decode, and a failed one removes
+ *     what it left past n_past.
+ *   - Every step makes progress: each active slot that is not parked puts
+ *     at least one token into the batch (n_batch >= n_slots); a parked
+ *     slot waits on an older slot that is decoding its prompt, and is
+ *     unparked in the same turn that slot finishes or gets there; a
+ *     failing decode fails one job.  So the loop can neither stall nor
+ *     spin.
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +66,8 @@ static void finish_queued(struct job *j, enum gen_finish f)
 
 /*
  * Frees slot 's', then reports the job's end and frees it.  'msg' is for
- * GEN_FINISH_ERROR.  Slot counters are left for the next admission to reset.
+ * GEN_FINISH_ERROR.  The slot's KV cells and their token mirror stay
+ * (n_past, cache): they are valid, and the next job may reuse them.
  */
 static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, enum brg_err e,
                    const char *msg)
@@ -63,7 +76,7 @@ static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, en
 	struct gen_result r = {
 	    .finish = f,
 	    .n_prompt = j->n_prompt,
-	    .n_cached = 0,
+	    .n_cached = s->n_cached,
 	    .n_completion = s->n_completion,
 	    .logprob_sum = s->logprob_sum,
 	    .n_logprobs = s->n_logprobs,
@@ -77,6 +90,8 @@ static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, en
 	pthread_mutex_unlock(&m->mu);
 	s->n_step = 0;
 	s->i_logits = -1;
+	s->wait_on = -1;
+	atomic_fetch_add(&m->n_prompt_reused, (uint_least64_t)s->n_cached);
 	j->sink.on_done(j->sink.ud, &r);
 	engine_job_free(j);
 }
@@ -200,9 +215,10 @@ static void take_token(struct engine_model *m, struct slot *s, llama_token t)
 
 /*
  * Lock held.  Unlinks cancelled queued jobs onto *dropped, then moves the
- * oldest queued jobs into free slots and clears those slots' KV cells (on
- * admission rather than on finish, so a finished sequence's cache stays
- * for prefix reuse until the slot is taken again).
+ * oldest queued jobs into free slots (FIFO), each into the slot prefix.c
+ * picks, which also sets up the KV cells it starts from: the longest
+ * cached prefix of its prompt, or a wait for a slot still decoding it.
+ * The cells of a finished job are kept until then, for that reuse.
  */
 static void admit(struct engine_model *m, struct job **dropped)
 {
@@ -220,20 +236,23 @@ static void admit(struct engine_model *m, struct job **dropped)
 	m->q_tail = NULL;
 	for (struct job *j = m->q_head; j; j = j->next)
 		m->q_tail = j;
-	llama_memory_t mem = llama_get_memory(m->ctx);
-	for (int i = 0; i < m->n_slots && m->q_head; i++) {
-		struct slot *s = &m->slots[i];
-		if (s->job)
-			continue;
+	while (m->q_head && atomic_load(&m->n_busy) < m->n_slots) {
 		struct job *j = m->q_head;
 		m->q_head = j->next;
 		if (!m->q_head)
 			m->q_tail = NULL;
 		m->n_queued--;
 		j->next = NULL;
-		*s = (struct slot){.job = j, .admitted = ++m->n_admitted, .i_logits = -1};
+		struct slot *s = &m->slots[engine_prefix_pick(m, j)];
+		s->job = j;
+		s->admitted = ++m->n_admitted;
+		s->n_completion = 0;
+		s->logprob_sum = 0.0;
+		s->n_logprobs = 0;
+		s->n_step = 0;
+		s->i_logits = -1;
 		atomic_fetch_add(&m->n_busy, 1);
-		llama_memory_seq_rm(mem, i, -1, -1);
+		engine_prefix_admit(m, s);
 	}
 }
 
@@ -268,7 +287,7 @@ static struct slot *next_prefill(struct engine_model *m)
 	struct slot *best = NULL;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		if (s->job && s->n_step == 0 && s->n_past < s->job->n_prompt &&
+		if (s->job && s->wait_on < 0 && s->n_step == 0 && s->n_past < s->job->n_prompt &&
 		    (!best || s->admitted < best->admitted))
 			best = s;
 	}
@@ -288,6 +307,7 @@ static int build_batch(struct engine_model *m)
 			continue;
 		s->i_logits = b->n_tokens;
 		s->n_step = 1;
+		s->cache[s->n_past] = s->last;
 		batch_add(b, s->last, s->n_past, i, true);
 	}
 	struct slot *s;
@@ -302,6 +322,7 @@ static int build_batch(struct engine_model *m)
 			bool has_logits = is_last && k == n - 1;
 			if (has_logits)
 				s->i_logits = b->n_tokens;
+			s->cache[pos] = j->tokens[pos];
 			batch_add(b, j->tokens[pos], pos, (llama_seq_id)(s - m->slots), has_logits);
 		}
 		s->n_step = n;
@@ -345,13 +366,21 @@ static void step(struct engine_model *m)
 		recover(m, ret);
 		return;
 	}
+	/* Counted before any sampling, so that a job's on_done sees its share. */
+	int n_prompt = 0;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
 		if (!s->job || s->n_step == 0)
 			continue;
-		s->n_past += s->n_step;
-		if (s->i_logits < 0)
-			continue; /* a prompt chunk that is not the last */
+		if (s->n_past < s->job->n_prompt)
+			n_prompt += s->n_step;
+		s->n_past += s->n_step; /* now cache[0, n_past) is in the cells */
+	}
+	atomic_fetch_add(&m->n_prompt_decoded, (uint_least64_t)n_prompt);
+	for (int i = 0; i < m->n_slots; i++) {
+		struct slot *s = &m->slots[i];
+		if (!s->job || s->n_step == 0 || s->i_logits < 0)
+			continue; /* idle, or a prompt chunk that is not the last */
 		llama_token t = llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
 		take_token(m, s, t);
 	}
@@ -404,6 +433,7 @@ void *engine_sched_main(void *arg)
 		}
 		sweep(m);
 		step(m);
+		engine_prefix_resolve(m);
 		if (has_embed)
 			engine_embed_step(m);
 	}

@@ -155,3 +155,18 @@ test('model names with the local: prefix route to the same model', async () => {
   const r = await srv.client.chat.completions.create({ model: 'local:stories', messages: msgs, max_tokens: 2 });
   assert.equal(r.usage.completion_tokens, 2);
 });
+
+test('a repeated prompt reuses its cached prefix: cached_tokens, same text', async () => {
+  // A long system prompt, as a gateway's clients send on every request.
+  const system = 'You are a storyteller. '.repeat(40);
+  const body = { model: 'stories', messages: [{ role: 'system', content: system }, { role: 'user', content: 'Once upon a time' }], max_tokens: 8, temperature: 0 };
+  const a = await srv.client.chat.completions.create(body);
+  const b = await srv.client.chat.completions.create(body);
+  assert.equal(b.choices[0].message.content, a.choices[0].message.content);
+  assert.equal(b.usage.prompt_tokens, a.usage.prompt_tokens);
+  // Everything but the last prompt token comes from the KV cache.
+  assert.equal(b.usage.prompt_tokens_details.cached_tokens, b.usage.prompt_tokens - 1);
+  // Another question behind the same system prompt reuses the system prompt.
+  const c = await srv.client.chat.completions.create({ ...body, messages: [body.messages[0], { role: 'user', content: 'The dragon' }] });
+  assert.ok(c.usage.prompt_tokens_details.cached_tokens > a.usage.prompt_tokens / 2, JSON.stringify(c.usage));
+});

@@ -109,7 +109,9 @@ static struct timespec deadline(int seconds)
 /* Waits until on_done (or, with want_piece, a first piece) has arrived. */
 static bool tsink_wait(struct tsink *t, bool want_piece)
 {
-	struct timespec until = deadline(WAIT_S);
+	/* BRIGADE_TEST_WAIT_S: more time under valgrind. */
+	const char *env = getenv("BRIGADE_TEST_WAIT_S");
+	struct timespec until = deadline(env && atoi(env) > 0 ? atoi(env) : WAIT_S);
 	int rc = 0;
 	pthread_mutex_lock(&t->mu);
 	while (rc != ETIMEDOUT && (want_piece ? t->n_pieces == 0 && !t->n_done : !t->n_done))
@@ -647,9 +649,265 @@ static void test_logprobs_end_at_a_stop_string(void **state)
 	tsink_fini(&cut);
 }
 
+/* ---- prefix KV reuse and shared prefill ---- */
+
+#define STORY_START                                                                        \
+	"Once upon a time, there was a little girl named Lily. She loved to play outside " \
+	"in the sun with her dog. One day, her mom took her to the park."
+
+/* stories260K with n_slots x 512 tokens, n_batch per step, reuse on or off. */
+static struct engine_model *load_reuse(int n_slots, int n_batch, bool can_reuse)
+{
+	struct engine_params p = engine_default_params();
+	p.path = model_path(STORIES);
+	p.n_slots = n_slots;
+	p.n_ctx = 512;
+	p.n_threads = 2;
+	p.n_batch = n_batch;
+	p.can_reuse_prefix = can_reuse;
+	struct engine_model *m = NULL;
+	assert_int_equal(engine_load(&p, &m, NULL), BRG_OK);
+	return m;
+}
+
+static struct engine_stats stats_of(const struct engine_model *m)
+{
+	struct engine_stats st;
+	engine_stats(m, &st);
+	return st;
+}
+
+/* n choices of one prompt, as provider/local submits them (seed + i), all
+ * queued at once; waits for every one. */
+static void run_choices(struct engine_model *m, const char *prompt, const struct gen_params *g,
+                        int n, struct tsink *t)
+{
+	for (int i = 0; i < n; i++) {
+		struct gen_params gi = *g;
+		gi.seed = g->seed + (uint32_t)i;
+		tsink_init(&t[i]);
+		assert_int_equal(engine_submit(m, prompt, &gi, &t[i].cancel, sink_of(&t[i]), NULL),
+		                 BRG_OK);
+	}
+	for (int i = 0; i < n; i++) {
+		assert_true(tsink_wait(&t[i], false));
+		assert_int_equal(t[i].n_done, 1);
+	}
+}
+
+/* The text 'prompt' gives at temperature 0 on a model that reuses nothing. */
+static void run_cold(const char *prompt, int n_max, struct tsink *t)
+{
+	struct engine_model *ref = load_reuse(1, 512, false);
+	struct gen_params g = greedy(n_max);
+	tsink_init(t);
+	run(ref, prompt, &g, t);
+	assert_int_equal(t->res.n_cached, 0);
+	assert_int_equal(stats_of(ref).n_prompt_reused, 0);
+	engine_free(ref);
+}
+
+static void test_prefix_reuse_repeated_prompt_in_place(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(40);
+	struct tsink cold, warm;
+	tsink_init(&cold);
+	tsink_init(&warm);
+	run(m, STORY_START, &g, &cold);
+	int n = cold.res.n_prompt;
+	assert_int_equal(cold.res.n_cached, 0);
+	assert_int_equal(stats_of(m).n_prompt_decoded, n);
+	run(m, STORY_START, &g, &warm);
+	assert_int_equal(warm.res.n_prompt, n);
+	assert_int_equal(warm.res.n_cached, n - 1); /* the last token is decoded again */
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_prompt_decoded, n + 1);
+	assert_int_equal(st.n_prompt_reused, n - 1);
+	assert_int_equal(st.n_kv_copies, 0);
+	assert_string_equal(warm.text, cold.text);
+	engine_free(m);
+	tsink_fini(&cold);
+	tsink_fini(&warm);
+}
+
+static void test_prefix_reuse_copies_from_another_slot(void **state)
+{
+	struct engine_model *m = load_reuse(2, 512, true);
+	const char *a = STORY_START " She saw a big red ball.";
+	const char *c = STORY_START " Tom came to play with them.";
+	int n_shared = engine_count_tokens(m, STORY_START);
+	struct gen_params g = greedy(40);
+	struct tsink ta, tc, ref;
+	tsink_init(&ta);
+	tsink_init(&tc);
+	run(m, a, &g, &ta); /* slot 0 now holds a's cells */
+	run(m, c, &g, &tc); /* lands in the empty slot, copies the story start */
+	assert_true(n_shared > 40);
+	assert_int_equal(tc.res.n_cached, n_shared);
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_kv_copies, 1);
+	assert_int_equal(st.n_prompt_decoded, ta.res.n_prompt + tc.res.n_prompt - n_shared);
+	run_cold(c, 40, &ref);
+	assert_string_equal(tc.text, ref.text);
+	engine_free(m);
+	tsink_fini(&ta);
+	tsink_fini(&tc);
+	tsink_fini(&ref);
+}
+
+/* The continuation of a conversation finds its own earlier answer cached. */
+static void test_prefix_reuse_covers_the_previous_answer(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(30);
+	struct tsink first, next, ref;
+	tsink_init(&first);
+	tsink_init(&next);
+	run(m, STORY_START, &g, &first);
+	char prompt[sizeof first.text + 256];
+	snprintf(prompt, sizeof prompt, "%s%s Then", STORY_START, first.text);
+	run(m, prompt, &g, &next);
+	assert_true(next.res.n_cached > first.res.n_prompt + 10);
+	run_cold(prompt, 30, &ref);
+	assert_string_equal(next.text, ref.text);
+	engine_free(m);
+	tsink_fini(&first);
+	tsink_fini(&next);
+	tsink_fini(&ref);
+}
+
+/* A cancelled job leaves only what was decoded: the sampled token it never
+ * fed back is not in its cells, and the next job still matches exactly. */
+static void test_prefix_reuse_after_a_cancelled_job(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(400);
+	struct tsink gone, again, ref;
+	tsink_init(&gone);
+	tsink_init(&again);
+	gone.cancel_on_first_piece = true;
+	run(m, STORY_START, &g, &gone);
+	assert_int_equal(gone.res.finish, GEN_FINISH_CANCELLED);
+	g.n_max_tokens = 40;
+	run(m, STORY_START, &g, &again);
+	assert_int_equal(again.res.n_cached, again.res.n_prompt - 1);
+	run_cold(STORY_START, 40, &ref);
+	assert_string_equal(again.text, ref.text);
+	engine_free(m);
+	tsink_fini(&gone);
+	tsink_fini(&again);
+	tsink_fini(&ref);
+}
+
+/* n = 4 choices: the texts of a model that prefills each choice itself,
+ * seed for seed, from one evaluation of the prompt plus one token each. */
+static void check_choices_share_prefill(int n_batch)
+{
+	enum { N = 4 };
+	struct engine_model *m = load_reuse(N, n_batch, true);
+	struct engine_model *ref = load_reuse(N, n_batch, false);
+	struct gen_params g = gen_default_params();
+	g.n_max_tokens = 40;
+	g.temperature = 0.9f;
+	g.top_k = 40;
+	g.has_seed = true;
+	g.seed = 100;
+	struct tsink t[N], r[N];
+	run_choices(ref, STORY_START, &g, N, r);
+	run_choices(m, STORY_START, &g, N, t);
+	int n = t[0].res.n_prompt, n_cold = 0;
+	for (int i = 0; i < N; i++) {
+		assert_string_equal(t[i].text, r[i].text);
+		assert_int_equal(t[i].res.n_completion, r[i].res.n_completion);
+		assert_true(t[i].res.n_cached == 0 || t[i].res.n_cached == n - 1);
+		n_cold += t[i].res.n_cached == 0;
+	}
+	assert_int_equal(n_cold, 1);
+	assert_string_not_equal(r[0].text, r[1].text); /* the seeds do differ */
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_prompt_decoded, n + N - 1);
+	assert_int_equal(st.n_kv_copies, N - 1);
+	assert_int_equal(stats_of(ref).n_prompt_decoded, N * n);
+	for (int i = 0; i < N; i++) {
+		tsink_fini(&t[i]);
+		tsink_fini(&r[i]);
+	}
+	engine_free(m);
+	engine_free(ref);
+}
+
+static void test_n_choices_share_one_prefill(void **state)
+{
+	check_choices_share_prefill(512);
+}
+
+/* 8 tokens a step: the first choice prefills in chunks while the others
+ * stay parked, then they copy its cells. */
+static void test_n_choices_share_a_chunked_prefill(void **state)
+{
+	check_choices_share_prefill(8);
+}
+
+/* Three different questions after one story start, sent together with 8
+ * tokens a step: the start is decoded once, each tail by its own job. */
+static void test_prompts_sharing_a_prefix_prefill_it_once(void **state)
+{
+	struct engine_model *m = load_reuse(3, 8, true);
+	const char *p[3] = {STORY_START " She saw a big red ball.",
+	                    STORY_START " Tom came to play with them.",
+	                    STORY_START " The sun was hot and bright."};
+	int n_shared = engine_count_tokens(m, STORY_START);
+	struct gen_params g = greedy(20);
+	struct tsink t[3], ref;
+	for (int i = 0; i < 3; i++) {
+		tsink_init(&t[i]);
+		assert_int_equal(engine_submit(m, p[i], &g, NULL, sink_of(&t[i]), NULL), BRG_OK);
+	}
+	int n_decoded = n_shared;
+	for (int i = 0; i < 3; i++) {
+		assert_true(tsink_wait(&t[i], false));
+		assert_int_equal(t[i].res.n_cached, i == 0 ? 0 : n_shared);
+		n_decoded += t[i].res.n_prompt - n_shared;
+		run_cold(p[i], 20, &ref);
+		assert_string_equal(t[i].text, ref.text);
+		tsink_fini(&ref);
+		tsink_fini(&t[i]);
+	}
+	assert_int_equal(stats_of(m).n_prompt_decoded, n_decoded);
+	engine_free(m);
+}
+
+/* The leader ends before it decodes anything (max_tokens 0): the parked
+ * jobs behind it unpark and prefill for themselves. */
+static void test_parked_jobs_outlive_their_leader(void **state)
+{
+	struct engine_model *m = load_reuse(3, 8, true);
+	struct gen_params none = greedy(0), g = greedy(30);
+	struct tsink lead, t[2], ref;
+	tsink_init(&lead);
+	assert_int_equal(engine_submit(m, STORY_START, &none, NULL, sink_of(&lead), NULL), BRG_OK);
+	run_choices(m, STORY_START, &g, 2, t);
+	assert_true(tsink_wait(&lead, false));
+	assert_int_equal(lead.res.finish, GEN_FINISH_LENGTH);
+	run_cold(STORY_START, 30, &ref);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(t[i].res.finish, GEN_FINISH_LENGTH);
+		assert_string_equal(t[i].text, ref.text);
+		tsink_fini(&t[i]);
+	}
+	assert_int_equal(stats_of(m).n_prompt_decoded, t[0].res.n_prompt + 1);
+	engine_free(m);
+	tsink_fini(&lead);
+	tsink_fini(&ref);
+}
+
 int main(void)
 {
 	log_set_level(getenv("BRIGADE_TEST_LOG") ? LOG_DEBUG : LOG_WARN);
+	/* BRIGADE_TEST_FILTER="*prefix*": some tests only (under valgrind, say). */
+	if (getenv("BRIGADE_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BRIGADE_TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_load_reports_slots_and_context),
 	    cmocka_unit_test(test_load_missing_file_is_model_load_error),
@@ -672,6 +930,14 @@ int main(void)
 	    cmocka_unit_test(test_random_vocab_stream_is_valid_utf8),
 	    cmocka_unit_test(test_free_cancels_active_and_queued_jobs),
 	    cmocka_unit_test(test_stop_cancels_jobs_and_refuses_submits),
+	    cmocka_unit_test(test_prefix_reuse_repeated_prompt_in_place),
+	    cmocka_unit_test(test_prefix_reuse_copies_from_another_slot),
+	    cmocka_unit_test(test_prefix_reuse_covers_the_previous_answer),
+	    cmocka_unit_test(test_prefix_reuse_after_a_cancelled_job),
+	    cmocka_unit_test(test_n_choices_share_one_prefill),
+	    cmocka_unit_test(test_n_choices_share_a_chunked_prefill),
+	    cmocka_unit_test(test_prompts_sharing_a_prefix_prefill_it_once),
+	    cmocka_unit_test(test_parked_jobs_outlive_their_leader),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
