@@ -119,6 +119,12 @@ clean:
 bench-gateway: all
 	@bash bench/gateway/run.sh
 
+# The memory bandwidth (a triad loop), the decode ceiling it implies per
+# model, and brigade's share of it; writes bench/results/ceiling.md.
+.PHONY: bench-ceiling
+bench-ceiling: all
+	@bash bench/engine/ceiling.sh
+
 # A 3-member ensemble's wall time against its slowest member and the sum
 # of all three, remote and local members; writes bench/results/orchestrate.md.
 .PHONY: bench-orchestrate
