@@ -48,6 +48,7 @@ EOT
 		[[ -n $port ]] && curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break
 		sleep 0.1
 	done
+	# shellcheck disable=SC2016 # JavaScript, not shell: its ${} is a template literal
 	rate=$(node -e '
 		const [port, n] = process.argv.slice(1);
 		const body = JSON.stringify({ model: "m", prompt: "Once upon a time", max_tokens: Number(n),
@@ -102,6 +103,9 @@ EOT
 	echo
 	echo "A model that fits in the CPU's caches (tiny-llama) is not bound by memory at all:" \
 		"its ceiling row only shows the arithmetic."
+	echo
+	echo "The triad and the decode run one after the other, and this VM's bandwidth varies" \
+		"from run to run (14-19 GB/s seen), so the share is only good to about ±10 points."
 	echo
 	echo "Decode also reads the KV cache and pays for compute the ceiling ignores (quantized" \
 		"dot products are not free on a CPU), so the share says how far from memory-bound a" \
