@@ -117,6 +117,7 @@ const lines = [
   ...rows.map((r) => `| ${r.name} | ${r.singles.map(f1).join(' / ')} | ${f1(r.slowest)} | ${f1(r.sum)} | ${f1(r.ens)} | **${f2(r.ens / r.slowest)}** | ${f2(r.ens / r.sum)} |`),
   '',
   'Target: ensemble ≤ 1.3 × the slowest member. Remote members wait on the network and overlap fully.',
+  'Every ensemble member also reads the spec\'s Current Position block (the trajectory), ~120 prompt tokens the member alone does not: part of what orchestration costs.',
   `Local members share ${cpus().length} cores: three decoders at once can only overlap as far as there are cores for them, so on a machine with fewer cores than members the ratio to the slowest grows toward (members ÷ cores) — the parallelism is real, the cores are not there.`,
   '',
 ];

@@ -187,4 +187,7 @@ void engine_prefix_resolve(struct engine_model *m);
 /* sched.c: the scheduler thread's body; 'arg' is the struct engine_model. */
 void *engine_sched_main(void *arg);
 
+/* log softmax(logits)[t] over n logits (logsoftmax.c); NaN for bad input. */
+double engine_log_softmax_at(const float *logits, int n, int t);
+
 #endif

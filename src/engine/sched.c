@@ -164,13 +164,7 @@ static void add_logprob(struct engine_model *m, struct slot *s, llama_token t)
 	int n_vocab = llama_vocab_n_tokens(m->vocab);
 	if (!logits || t < 0 || t >= n_vocab)
 		return;
-	float max = logits[0];
-	for (int i = 1; i < n_vocab; i++)
-		max = logits[i] > max ? logits[i] : max;
-	double sum = 0.0;
-	for (int i = 0; i < n_vocab; i++)
-		sum += (double)expf(logits[i] - max);
-	double lp = (double)(logits[t] - max) - log(sum);
+	double lp = engine_log_softmax_at(logits, n_vocab, t);
 	if (!isfinite(lp))
 		return;
 	s->logprob_sum += lp;
