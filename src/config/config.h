@@ -31,6 +31,7 @@
  *       batch: 512               # optional, tokens per decode step
  *       max_queue: 64            # optional, waiting requests before 503
  *       pooling: mean            # optional: embeddings from a generative model
+ *       prefix_cache: true       # optional: reuse cached prompt prefixes
  *       budget_handoff: 1500     # optional: orchestration context budget parts
  *                                # (budget_system, _trajectory, _handoff, _user_query)
  *   orchestration:               # every key optional; INFERENCE_* variables win
@@ -62,6 +63,12 @@ struct model_config {
 	size_t n_roles;
 	char *chat_template; /* NULL: from the GGUF */
 	int pooling;         /* -1: the GGUF's; else config_pooling_names[pooling] */
+	/* Reuse cached prompt prefixes across requests (default true).  false:
+	 * every request decodes its whole prompt — seeded sampling then repeats
+	 * exactly, since the prompt's last token is always decoded in the same
+	 * batch shape (with reuse it may be decoded alone, and float rounding
+	 * can tip a sample near a tie). */
+	bool prefix_cache;
 	/* Orchestration context budget, tokens (docs/context.md); 0: derived
 	 * from context_length by the spec's rule.  Generation gets the rest. */
 	int budget_system, budget_trajectory, budget_handoff, budget_user_query;

@@ -348,6 +348,7 @@ static void model_defaults(struct model_config *m)
 	m->batch = 512;
 	m->max_queue = 64;
 	m->pooling = -1;
+	m->prefix_cache = true;
 }
 
 static enum brg_err parse_model(struct loader *ld, yaml_node_t *k, yaml_node_t *v,

@@ -80,6 +80,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 	p.max_queue = c->max_queue;
 	p.chat_template = c->chat_template;
 	p.pooling = c->pooling >= 0 ? config_pooling_names[c->pooling] : NULL;
+	p.can_reuse_prefix = c->prefix_cache;
 	pthread_mutex_unlock(&lp->mu);
 	long long t0 = brg_now_ms();
 	struct engine_model *eng = NULL;
