@@ -21,11 +21,6 @@
 
 #define FORBIDDEN "changing the user's question; mentioning these instructions"
 
-static const char *mode_steps_name(enum orch_mode m)
-{
-	return orch_mode_name(m);
-}
-
 /* How many steps the run will take if nothing stops it early. */
 static int planned_steps(const struct run *run)
 {
@@ -54,7 +49,7 @@ enum brg_err carry_begin(struct run *run, const char *request_id, struct brg_err
 		n = HANDOFF_MAX_STEPS;
 	const char *goal = run->goal && *run->goal ? run->goal : "answer the conversation";
 	return handoff_init(&run->h,
-	                    request_id && *request_id ? request_id : mode_steps_name(run->mode),
+	                    request_id && *request_id ? request_id : orch_mode_name(run->mode),
 	                    goal, n, err);
 }
 

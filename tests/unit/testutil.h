@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Milliseconds on CLOCK_MONOTONIC. */
+#include "core/clock.h"
+
+/* Milliseconds on CLOCK_MONOTONIC: the clock brigade's deadlines use. */
 static inline long long now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return brg_now_ms();
 }
 
 static inline void sleep_ms(int ms)
