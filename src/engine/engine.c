@@ -298,6 +298,8 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 	atomic_init(&m->n_prompt_decoded, 0);
 	atomic_init(&m->n_prompt_reused, 0);
 	atomic_init(&m->n_kv_copies, 0);
+	atomic_init(&m->n_steps, 0);
+	atomic_init(&m->n_mixed_steps, 0);
 	for (int i = 0; i < p->n_slots && m->slots; i++)
 		m->slots[i].wait_on = -1;
 	*out = m;
@@ -432,6 +434,8 @@ void engine_stats(const struct engine_model *m, struct engine_stats *out)
 	out->n_prompt_decoded = atomic_load(&m->n_prompt_decoded);
 	out->n_prompt_reused = atomic_load(&m->n_prompt_reused);
 	out->n_kv_copies = atomic_load(&m->n_kv_copies);
+	out->n_steps = atomic_load(&m->n_steps);
+	out->n_mixed_steps = atomic_load(&m->n_mixed_steps);
 }
 
 /*

@@ -90,6 +90,8 @@ struct engine_stats {
 	uint64_t n_prompt_decoded; /* prompt tokens that went through llama_decode */
 	uint64_t n_prompt_reused;  /* taken from KV cells instead: the sum of n_cached */
 	uint64_t n_kv_copies;      /* prefixes copied from one slot's cells to another's */
+	uint64_t n_steps;          /* llama_decode calls that generated or prefilled */
+	uint64_t n_mixed_steps;    /* ... that carried prompt tokens next to decoding slots */
 };
 
 /*

@@ -84,6 +84,16 @@ struct slot {
 	int i_logits;       /* batch index of its logits this step, -1 none */
 };
 
+/* The cost model behind chunked prefill (pace.c): seconds a decode-only
+ * step takes, and what each prompt token adds to a step.  Scheduler
+ * thread only. */
+struct engine_pace {
+	double t_decode;
+	double t_token;
+	bool has_decode, has_token;
+	int n_last_mixed; /* prompt tokens in the latest timed mixed step */
+};
+
 /* One queued embeddings request (embed.c). */
 struct embed_job;
 
@@ -109,6 +119,8 @@ struct engine_model {
 	atomic_uint_least64_t n_prompt_decoded;
 	atomic_uint_least64_t n_prompt_reused;
 	atomic_uint_least64_t n_kv_copies;
+	atomic_uint_least64_t n_steps;
+	atomic_uint_least64_t n_mixed_steps;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a job was queued, or is_stopping was set */
@@ -132,6 +144,7 @@ struct engine_model {
 	struct llama_batch ebatch;
 
 	/* Scheduler thread only. */
+	struct engine_pace pace;
 	struct slot *slots;
 	struct llama_batch batch;
 	uint64_t n_admitted;
@@ -186,6 +199,15 @@ void engine_prefix_resolve(struct engine_model *m);
 
 /* sched.c: the scheduler thread's body; 'arg' is the struct engine_model. */
 void *engine_sched_main(void *arg);
+
+/*
+ * pace.c, scheduler thread.  engine_pace_observe: a step with n_decode
+ * decoding slots and n_prompt prompt tokens took 'seconds'.
+ * engine_pace_budget: the prompt tokens the next step may carry when
+ * n_decode slots decode in it and 'room' batch places are left.
+ */
+void engine_pace_observe(struct engine_pace *p, int n_decode, int n_prompt, double seconds);
+int engine_pace_budget(const struct engine_pace *p, int n_decode, int room);
 
 /* log softmax(logits)[t] over n logits (logsoftmax.c); NaN for bad input. */
 double engine_log_softmax_at(const float *logits, int n, int t);

@@ -11,8 +11,10 @@
  *   2. Finish slots whose job was cancelled (their slot is free at once).
  *   3. Build one llama_batch: each decoding slot's last sampled token, then
  *      prompt chunks of the prefilling slots that are not parked, oldest
- *      first, up to n_batch tokens; logits only where a token will be
- *      sampled.
+ *      first: up to n_batch tokens when no slot decodes, else as many as
+ *      pace.c's time budget allows, so streams keep their pace while a
+ *      long prompt loads (chunked prefill); logits only where a token will
+ *      be sampled.  The decode is timed for pace.c.
  *   4. llama_decode, then sample each slot that has logits (adding the
  *      token's log-probability to the slot's sum when its job asked for
  *      it), push the piece through the slot's textstream to its sink, and
@@ -47,6 +49,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "engine/engine_int.h"
@@ -288,8 +291,12 @@ static struct slot *next_prefill(struct engine_model *m)
 	return best;
 }
 
-/* Fills m->batch for this step; returns its token count. */
-static int build_batch(struct engine_model *m)
+/*
+ * Fills m->batch for this step: every decoding slot's token, then prompt
+ * chunks up to the pace.c budget (the whole batch when no slot decodes).
+ * Returns the token count; *n_decode and *n_prompt say what they are.
+ */
+static int build_batch(struct engine_model *m, int *n_decode, int *n_prompt)
 {
 	struct llama_batch *b = &m->batch;
 	b->n_tokens = 0;
@@ -304,12 +311,14 @@ static int build_batch(struct engine_model *m)
 		s->cache[s->n_past] = s->last;
 		batch_add(b, s->last, s->n_past, i, true);
 	}
+	*n_decode = b->n_tokens;
+	int budget = engine_pace_budget(&m->pace, *n_decode, m->n_batch - *n_decode);
 	struct slot *s;
-	while (b->n_tokens < m->n_batch && (s = next_prefill(m))) {
+	while (b->n_tokens - *n_decode < budget && (s = next_prefill(m))) {
 		const struct job *j = s->job;
 		int n = j->n_prompt - s->n_past;
-		if (n > m->n_batch - b->n_tokens)
-			n = m->n_batch - b->n_tokens;
+		if (n > budget - (b->n_tokens - *n_decode))
+			n = budget - (b->n_tokens - *n_decode);
 		bool is_last = s->n_past + n == j->n_prompt;
 		for (int k = 0; k < n; k++) {
 			int pos = s->n_past + k;
@@ -321,7 +330,15 @@ static int build_batch(struct engine_model *m)
 		}
 		s->n_step = n;
 	}
+	*n_prompt = b->n_tokens - *n_decode;
 	return b->n_tokens;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /*
@@ -353,22 +370,24 @@ static void recover(struct engine_model *m, int ret)
 /* One decode step over every active slot. */
 static void step(struct engine_model *m)
 {
-	if (build_batch(m) == 0)
+	int n_decode, n_prompt;
+	if (build_batch(m, &n_decode, &n_prompt) == 0)
 		return;
+	double t0 = now_s();
 	int ret = llama_decode(m->ctx, m->batch);
 	if (ret != 0) {
 		recover(m, ret);
 		return;
 	}
+	engine_pace_observe(&m->pace, n_decode, n_prompt, now_s() - t0);
+	atomic_fetch_add(&m->n_steps, 1);
+	if (n_decode > 0 && n_prompt > 0)
+		atomic_fetch_add(&m->n_mixed_steps, 1);
 	/* Counted before any sampling, so that a job's on_done sees its share. */
-	int n_prompt = 0;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		if (!s->job || s->n_step == 0)
-			continue;
-		if (s->n_past < s->job->n_prompt)
-			n_prompt += s->n_step;
-		s->n_past += s->n_step; /* now cache[0, n_past) is in the cells */
+		if (s->job)
+			s->n_past += s->n_step; /* now cache[0, n_past) is in the cells */
 	}
 	atomic_fetch_add(&m->n_prompt_decoded, (uint_least64_t)n_prompt);
 	for (int i = 0; i < m->n_slots; i++) {

@@ -1,0 +1,338 @@
+/*
+ * test_engine_prefill.c — unit tests for how prompts reach the KV cache:
+ * prefix KV reuse (in place and copied between slots), shared prefill of
+ * n choices and of prompts that arrive together, and chunked prefill paced
+ * so that decoding slots keep streaming while a long prompt loads.  Real
+ * stories260K throughout; the fixture is engine_fixture.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "engine_fixture.h"
+
+static int group_setup(void **state)
+{
+	return engine_fixture_init();
+}
+
+static int group_teardown(void **state)
+{
+	engine_shutdown();
+	return 0;
+}
+
+/* ---- prefix KV reuse and shared prefill ---- */
+
+static void test_prefix_reuse_repeated_prompt_in_place(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(40);
+	struct tsink cold, warm;
+	tsink_init(&cold);
+	tsink_init(&warm);
+	run(m, STORY_START, &g, &cold);
+	int n = cold.res.n_prompt;
+	assert_int_equal(cold.res.n_cached, 0);
+	assert_int_equal(stats_of(m).n_prompt_decoded, n);
+	run(m, STORY_START, &g, &warm);
+	assert_int_equal(warm.res.n_prompt, n);
+	assert_int_equal(warm.res.n_cached, n - 1); /* the last token is decoded again */
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_prompt_decoded, n + 1);
+	assert_int_equal(st.n_prompt_reused, n - 1);
+	assert_int_equal(st.n_kv_copies, 0);
+	assert_string_equal(warm.text, cold.text);
+	engine_free(m);
+	tsink_fini(&cold);
+	tsink_fini(&warm);
+}
+
+static void test_prefix_reuse_copies_from_another_slot(void **state)
+{
+	struct engine_model *m = load_reuse(2, 512, true);
+	const char *a = STORY_START " She saw a big red ball.";
+	const char *c = STORY_START " Tom came to play with them.";
+	int n_shared = engine_count_tokens(m, STORY_START);
+	struct gen_params g = greedy(40);
+	struct tsink ta, tc, ref;
+	tsink_init(&ta);
+	tsink_init(&tc);
+	run(m, a, &g, &ta); /* slot 0 now holds a's cells */
+	run(m, c, &g, &tc); /* lands in the empty slot, copies the story start */
+	assert_true(n_shared > 40);
+	assert_int_equal(tc.res.n_cached, n_shared);
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_kv_copies, 1);
+	assert_int_equal(st.n_prompt_decoded, ta.res.n_prompt + tc.res.n_prompt - n_shared);
+	run_cold(c, 40, &ref);
+	assert_string_equal(tc.text, ref.text);
+	engine_free(m);
+	tsink_fini(&ta);
+	tsink_fini(&tc);
+	tsink_fini(&ref);
+}
+
+/* The continuation of a conversation finds its own earlier answer cached. */
+static void test_prefix_reuse_covers_the_previous_answer(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(30);
+	struct tsink first, next, ref;
+	tsink_init(&first);
+	tsink_init(&next);
+	run(m, STORY_START, &g, &first);
+	char prompt[sizeof first.text + 256];
+	snprintf(prompt, sizeof prompt, "%s%s Then", STORY_START, first.text);
+	run(m, prompt, &g, &next);
+	assert_true(next.res.n_cached > first.res.n_prompt + 10);
+	run_cold(prompt, 30, &ref);
+	assert_string_equal(next.text, ref.text);
+	engine_free(m);
+	tsink_fini(&first);
+	tsink_fini(&next);
+	tsink_fini(&ref);
+}
+
+/* A cancelled job leaves only what was decoded: the sampled token it never
+ * fed back is not in its cells, and the next job still matches exactly. */
+static void test_prefix_reuse_after_a_cancelled_job(void **state)
+{
+	struct engine_model *m = load_reuse(1, 512, true);
+	struct gen_params g = greedy(400);
+	struct tsink gone, again, ref;
+	tsink_init(&gone);
+	tsink_init(&again);
+	gone.cancel_on_first_piece = true;
+	run(m, STORY_START, &g, &gone);
+	assert_int_equal(gone.res.finish, GEN_FINISH_CANCELLED);
+	g.n_max_tokens = 40;
+	run(m, STORY_START, &g, &again);
+	assert_int_equal(again.res.n_cached, again.res.n_prompt - 1);
+	run_cold(STORY_START, 40, &ref);
+	assert_string_equal(again.text, ref.text);
+	engine_free(m);
+	tsink_fini(&gone);
+	tsink_fini(&again);
+	tsink_fini(&ref);
+}
+
+/* n = 4 choices: the texts of a model that prefills each choice itself,
+ * seed for seed, from one evaluation of the prompt plus one token each. */
+static void check_choices_share_prefill(int n_batch)
+{
+	enum { N = 4 };
+	struct engine_model *m = load_reuse(N, n_batch, true);
+	struct engine_model *ref = load_reuse(N, n_batch, false);
+	struct gen_params g = gen_default_params();
+	g.n_max_tokens = 40;
+	g.temperature = 0.9f;
+	g.top_k = 40;
+	g.has_seed = true;
+	g.seed = 100;
+	struct tsink t[N], r[N];
+	run_choices(ref, STORY_START, &g, N, r);
+	run_choices(m, STORY_START, &g, N, t);
+	int n = t[0].res.n_prompt, n_cold = 0;
+	for (int i = 0; i < N; i++) {
+		assert_string_equal(t[i].text, r[i].text);
+		assert_int_equal(t[i].res.n_completion, r[i].res.n_completion);
+		assert_true(t[i].res.n_cached == 0 || t[i].res.n_cached == n - 1);
+		n_cold += t[i].res.n_cached == 0;
+	}
+	assert_int_equal(n_cold, 1);
+	assert_string_not_equal(r[0].text, r[1].text); /* the seeds do differ */
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_prompt_decoded, n + N - 1);
+	assert_int_equal(st.n_kv_copies, N - 1);
+	assert_int_equal(stats_of(ref).n_prompt_decoded, N * n);
+	for (int i = 0; i < N; i++) {
+		tsink_fini(&t[i]);
+		tsink_fini(&r[i]);
+	}
+	engine_free(m);
+	engine_free(ref);
+}
+
+static void test_n_choices_share_one_prefill(void **state)
+{
+	check_choices_share_prefill(512);
+}
+
+/* 8 tokens a step: the first choice prefills in chunks while the others
+ * stay parked, then they copy its cells. */
+static void test_n_choices_share_a_chunked_prefill(void **state)
+{
+	check_choices_share_prefill(8);
+}
+
+/* Three different questions after one story start, sent together with 8
+ * tokens a step: the start is decoded once, each tail by its own job. */
+static void test_prompts_sharing_a_prefix_prefill_it_once(void **state)
+{
+	struct engine_model *m = load_reuse(3, 8, true);
+	const char *p[3] = {STORY_START " She saw a big red ball.",
+	                    STORY_START " Tom came to play with them.",
+	                    STORY_START " The sun was hot and bright."};
+	int n_shared = engine_count_tokens(m, STORY_START);
+	struct gen_params g = greedy(20);
+	struct tsink t[3], ref;
+	for (int i = 0; i < 3; i++) {
+		tsink_init(&t[i]);
+		assert_int_equal(engine_submit(m, p[i], &g, NULL, sink_of(&t[i]), NULL), BRG_OK);
+	}
+	int n_decoded = n_shared;
+	for (int i = 0; i < 3; i++) {
+		assert_true(tsink_wait(&t[i], false));
+		assert_int_equal(t[i].res.n_cached, i == 0 ? 0 : n_shared);
+		n_decoded += t[i].res.n_prompt - n_shared;
+		run_cold(p[i], 20, &ref);
+		assert_string_equal(t[i].text, ref.text);
+		tsink_fini(&ref);
+		tsink_fini(&t[i]);
+	}
+	assert_int_equal(stats_of(m).n_prompt_decoded, n_decoded);
+	engine_free(m);
+}
+
+/* The leader ends before it decodes anything (max_tokens 0): the parked
+ * jobs behind it unpark and prefill for themselves. */
+static void test_parked_jobs_outlive_their_leader(void **state)
+{
+	struct engine_model *m = load_reuse(3, 8, true);
+	struct gen_params none = greedy(0), g = greedy(30);
+	struct tsink lead, t[2], ref;
+	tsink_init(&lead);
+	assert_int_equal(engine_submit(m, STORY_START, &none, NULL, sink_of(&lead), NULL), BRG_OK);
+	run_choices(m, STORY_START, &g, 2, t);
+	assert_true(tsink_wait(&lead, false));
+	assert_int_equal(lead.res.finish, GEN_FINISH_LENGTH);
+	run_cold(STORY_START, 30, &ref);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(t[i].res.finish, GEN_FINISH_LENGTH);
+		assert_string_equal(t[i].text, ref.text);
+		tsink_fini(&t[i]);
+	}
+	assert_int_equal(stats_of(m).n_prompt_decoded, t[0].res.n_prompt + 1);
+	engine_free(m);
+	tsink_fini(&lead);
+	tsink_fini(&ref);
+}
+
+/* ---- chunked prefill ---- */
+
+/* A prompt of about 'n_words' words: STORY_START, then sentences. */
+static char *long_prompt(int n_words)
+{
+	static const char *words[] = {"The", "dog", "ran", "to",  "the",  "park", "and",  "Lily",
+	                              "saw", "a",   "big", "red", "ball", "near", "tree."};
+	size_t cap = sizeof STORY_START + (size_t)n_words * 8;
+	char *p = malloc(cap);
+	assert_non_null(p);
+	size_t len = (size_t)snprintf(p, cap, "%s", STORY_START);
+	for (int i = 0; i < n_words; i++)
+		len += (size_t)snprintf(p + len, cap - len, " %s", words[i % 15]);
+	return p;
+}
+
+static int pieces_of(struct tsink *t)
+{
+	pthread_mutex_lock(&t->mu);
+	int n = t->n_pieces;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+/* Waits until 't' has 'n' pieces or is done, at most WAIT_S seconds. */
+static void wait_pieces(struct tsink *t, int n)
+{
+	struct timespec until = deadline(WAIT_S);
+	int rc = 0;
+	pthread_mutex_lock(&t->mu);
+	while (rc != ETIMEDOUT && t->n_pieces < n && !t->n_done)
+		rc = pthread_cond_timedwait(&t->cv, &t->mu, &until);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Slot 0 streams; a ~370-token prompt arrives in slot 1.  Its prefill is
+ * paced (pace.c): it goes in over several steps that also carry the
+ * stream's token, so the stream keeps producing while the prompt loads,
+ * and the prompt's answer is the one a cold model gives it at once. */
+static void test_prefill_interleaves_with_a_running_stream(void **state)
+{
+	struct engine_model *m = load_reuse(2, 512, false);
+	char *prompt = long_prompt(200);
+	struct gen_params ga = greedy(400), gb = greedy(8);
+	struct tsink a, b, ref;
+	tsink_init(&a);
+	tsink_init(&b);
+	assert_int_equal(engine_submit(m, STORY_START, &ga, NULL, sink_of(&a), NULL), BRG_OK);
+	wait_pieces(&a, 8);
+	if (pieces_of(&a) < 8)
+		fail_msg("the stream gave %d pieces (done: %d): %s", a.n_pieces, a.n_done, a.text);
+	struct engine_stats before = stats_of(m);
+	int a_before = pieces_of(&a);
+	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
+	assert_true(tsink_wait(&b, true));
+	int a_during = pieces_of(&a) - a_before;
+	assert_true(tsink_wait(&b, false));
+	struct engine_stats after = stats_of(m);
+	assert_true(b.res.n_prompt > 250);
+	assert_int_equal(b.res.n_completion, 8);
+	/* Several steps carried a chunk of the prompt next to the stream's token. */
+	assert_true(after.n_mixed_steps - before.n_mixed_steps >= 3);
+	assert_true(a_during >= 3);
+	run_cold(prompt, 8, &ref);
+	assert_string_equal(b.text, ref.text);
+	atomic_store(&a.cancel, true); /* not needed any more: a cancelled job frees its slot */
+	assert_true(tsink_wait(&a, false));
+	engine_free(m);
+	free(prompt);
+	tsink_fini(&a);
+	tsink_fini(&b);
+	tsink_fini(&ref);
+}
+
+/* Nothing decodes beside it: a long prompt goes in as one batch. */
+static void test_prompt_alone_takes_the_whole_batch(void **state)
+{
+	struct engine_model *m = load_reuse(2, 512, false);
+	char *prompt = long_prompt(200);
+	struct gen_params g = greedy(4);
+	struct tsink t;
+	tsink_init(&t);
+	run(m, prompt, &g, &t);
+	assert_true(t.res.n_prompt > 250);
+	assert_int_equal(t.res.n_completion, 4);
+	struct engine_stats st = stats_of(m);
+	assert_int_equal(st.n_steps, 4); /* one prefill step, then 3 decode steps */
+	assert_int_equal(st.n_mixed_steps, 0);
+	engine_free(m);
+	free(prompt);
+	tsink_fini(&t);
+}
+
+int main(void)
+{
+	log_set_level(getenv("BRIGADE_TEST_LOG") ? LOG_DEBUG : LOG_WARN);
+	/* BRIGADE_TEST_FILTER="*prefix*": some tests only (under valgrind, say). */
+	if (getenv("BRIGADE_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BRIGADE_TEST_FILTER"));
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_prefix_reuse_repeated_prompt_in_place),
+	    cmocka_unit_test(test_prefix_reuse_copies_from_another_slot),
+	    cmocka_unit_test(test_prefix_reuse_covers_the_previous_answer),
+	    cmocka_unit_test(test_prefix_reuse_after_a_cancelled_job),
+	    cmocka_unit_test(test_n_choices_share_one_prefill),
+	    cmocka_unit_test(test_n_choices_share_a_chunked_prefill),
+	    cmocka_unit_test(test_prompts_sharing_a_prefix_prefill_it_once),
+	    cmocka_unit_test(test_parked_jobs_outlive_their_leader),
+	    cmocka_unit_test(test_prefill_interleaves_with_a_running_stream),
+	    cmocka_unit_test(test_prompt_alone_takes_the_whole_batch),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
