@@ -18,6 +18,8 @@
  *     request_timeout: 120       # INFERENCE_REQUEST_TIMEOUT, seconds
  *     api_key: ""                # INFERENCE_API_KEY; empty: no auth
  *     api_keys_file: keys.txt    # INFERENCE_API_KEYS_FILE; one key per line
+ *     memory_budget_mb: 8192     # INFERENCE_MEMORY_BUDGET_MB; 0: no budget
+ *     model_ttl: 600             # INFERENCE_MODEL_TTL, seconds idle before unload; 0: never
  *   preload: [stories260k]       # INFERENCE_PRELOAD_MODELS=a,b
  *   models:
  *     stories260k:
@@ -179,7 +181,12 @@ struct config {
 	int request_timeout_s; /* default 120 */
 	char *api_key;         /* NULL: no auth */
 	char *api_keys_file;   /* NULL: none; more keys, one per line (http/keys.h) */
-	char **preload;        /* model ids to load at start-up */
+	/* Local models' memory, MiB (docs/configuration.md): a load that would
+	 * pass it unloads idle models, least recently used first, or is
+	 * refused.  0 (default): no budget. */
+	int memory_budget_mb;
+	int model_ttl_s; /* unload a local model idle this long; 0 (default): never */
+	char **preload;  /* model ids to load at start-up */
 	size_t n_preload;
 	struct model_config *models;
 	size_t n_models;
@@ -210,13 +217,13 @@ struct config {
  * empty file is valid (defaults).  Out of memory: BRG_E_NOMEM.
  *
  * Environment: INFERENCE_HOST, _PORT, _LOG_LEVEL, _REQUEST_TIMEOUT,
- * _MAX_BODY_BYTES, _API_KEY set the server keys of the same meaning, with
- * the same rules; INFERENCE_MODELS_DIR (relative: to the working directory);
- * INFERENCE_GPU_LAYERS sets every model's gpu_layers;
- * INFERENCE_PRELOAD_MODELS=a,b replaces 'preload' (ids must name models).
- * An empty value counts as unset — so an empty INFERENCE_API_KEY never turns
- * authentication off — except INFERENCE_PRELOAD_MODELS="", which means
- * "preload nothing".
+ * _MAX_BODY_BYTES, _API_KEY, _MEMORY_BUDGET_MB, _MODEL_TTL set the server
+ * keys of the same meaning, with the same rules; INFERENCE_MODELS_DIR
+ * (relative: to the working directory); INFERENCE_GPU_LAYERS sets every
+ * model's gpu_layers; INFERENCE_PRELOAD_MODELS=a,b replaces 'preload' (ids
+ * must name models).  An empty value counts as unset — so an empty
+ * INFERENCE_API_KEY never turns authentication off — except
+ * INFERENCE_PRELOAD_MODELS="", which means "preload nothing".
  *
  * Paths come out absolute: models_dir (canonical when it exists) and each
  * model's path = file when absolute, else models_dir/file.

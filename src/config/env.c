@@ -28,6 +28,8 @@ static const struct {
     {"INFERENCE_REQUEST_TIMEOUT", "request_timeout"},
     {"INFERENCE_MAX_BODY_BYTES", "max_body_bytes"},
     {"INFERENCE_API_KEY", "api_key"},
+    {"INFERENCE_MEMORY_BUDGET_MB", "memory_budget_mb"},
+    {"INFERENCE_MODEL_TTL", "model_ttl"},
 };
 
 /* INFERENCE_PRELOAD_MODELS=a,b: replaces the file's list; "" means none. */

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ const struct field config_server_fields[] = {
     {"request_timeout", F_INT, 1, 86400, CFG(request_timeout_s)},
     {"api_key", F_OPT_STR, 0, 0, CFG(api_key)},
     {"api_keys_file", F_OPT_STR, 0, 0, CFG(api_keys_file)},
+    {"memory_budget_mb", F_INT, 0, INT32_MAX, CFG(memory_budget_mb)}, /* 0: no budget */
+    {"model_ttl", F_INT, 0, INT32_MAX, CFG(model_ttl_s)},             /* 0: never unload */
 };
 const size_t config_n_server_fields = N_OF(config_server_fields);
 

@@ -25,13 +25,6 @@
 #include "core/log.h"
 #include "engine/engine_int.h"
 
-/* n_ctx == 0 takes the trained length, but no more than this per slot:
- * modern GGUFs train on 128k tokens, and n_slots KV caches of that size
- * would exhaust memory on the machines brigade targets. */
-#define N_CTX_DEFAULT_CAP 4096
-/* llama.cpp's physical batch (n_ubatch) default; larger only costs memory. */
-#define N_UBATCH_MAX 512
-
 /*
  * llama.cpp log routing.  llama_log_set() installs one callback for the
  * whole process (llama.cpp and ggml keep it in globals), so its state is
@@ -224,13 +217,8 @@ static void attach_threadpool(struct engine_model *m, int n_threads)
 static enum brg_err create_context(struct engine_model *m, const struct engine_params *p,
                                    struct brg_error *err)
 {
-	m->n_ctx_slot = p->n_ctx;
-	if (m->n_ctx_slot == 0)
-		m->n_ctx_slot = m->n_ctx_train > 0 && m->n_ctx_train < N_CTX_DEFAULT_CAP
-		                    ? m->n_ctx_train
-		                    : N_CTX_DEFAULT_CAP;
-	/* Every decoding slot puts one token in each step, so a step must hold all. */
-	m->n_batch = p->n_batch > p->n_slots ? p->n_batch : p->n_slots;
+	m->n_ctx_slot = engine_ctx_slot(p->n_ctx, m->n_ctx_train);
+	m->n_batch = engine_step_batch(p->n_batch, p->n_slots);
 	int n_threads = p->n_threads > 0 ? p->n_threads : online_cores();
 	struct llama_context_params cp = llama_context_default_params();
 	cp.n_ctx = (uint32_t)m->n_ctx_slot * (uint32_t)p->n_slots;
@@ -244,7 +232,7 @@ static enum brg_err create_context(struct engine_model *m, const struct engine_p
 	 */
 	cp.kv_unified = false;
 	cp.n_batch = (uint32_t)m->n_batch;
-	cp.n_ubatch = (uint32_t)(m->n_batch < N_UBATCH_MAX ? m->n_batch : N_UBATCH_MAX);
+	cp.n_ubatch = (uint32_t)engine_ubatch(m->n_batch);
 	cp.n_threads = n_threads;
 	cp.n_threads_batch = n_threads;
 	cp.no_perf = true;
@@ -356,6 +344,10 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 	rc = alloc_caches(m, p, err);
 	if (rc)
 		goto fail;
+	/* Report what a memory budget counts (estimate.c), not only the weights. */
+	struct engine_estimate est;
+	if (engine_estimate(p, &est, NULL) == BRG_OK)
+		m->mem_bytes = est.total_bytes;
 	rc = engine_embed_setup(m, p->pooling, err);
 	if (rc)
 		goto fail;

@@ -150,4 +150,29 @@ enum brg_err engine_embed(struct engine_model *m, const struct embed_request *r,
 /* Tokens 'text' would take (with BOS); -1 on failure.  Thread-safe. */
 int engine_count_tokens(struct engine_model *m, const char *text);
 
+/*
+ * What loading 'p' will take, read from the GGUF header alone (no tensor
+ * is loaded; estimate.c has the formulas): the weights (the tensors' data),
+ * the KV cache (F16 K and V for every attention layer and every cell of
+ * every slot, with the context sizes engine_load will use), and an
+ * allowance for llama.cpp's compute and output buffers.  A loaded model's
+ * engine_memory_bytes() is the same total.  The embeddings context, made
+ * on a model's first embeddings request, is not counted.  Errors:
+ * BRG_E_MODEL_LOAD (the file is missing, not GGUF, or lacks
+ * general.architecture / <arch>.block_count / <arch>.embedding_length),
+ * BRG_E_CONFIG (slots or batch < 1, context < 0).  Thread-safe; needs no
+ * engine_init().  'err' may be NULL.
+ */
+struct engine_estimate {
+	size_t weights_bytes;
+	size_t kv_bytes;
+	size_t compute_bytes;
+	size_t total_bytes; /* the sum of the three */
+	int n_ctx_slot;     /* tokens per slot the load will ask for */
+	int n_kv_cells;     /* KV cells over all slots, after llama.cpp rounds them up */
+};
+
+enum brg_err engine_estimate(const struct engine_params *p, struct engine_estimate *out,
+                             struct brg_error *err);
+
 #endif

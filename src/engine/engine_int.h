@@ -11,6 +11,7 @@
  *   prefix.c    prefix KV reuse and shared prefill: where a job lands, what
  *               of its prompt it need not decode
  *   embed.c     embeddings: pooling choice, a second context, embed jobs
+ *   estimate.c  the memory a load will take, from the GGUF header alone
  *
  * Ownership and threads, once:
  *   - struct engine_model is created by engine_load and freed by engine_free
@@ -153,6 +154,36 @@ struct engine_model {
 	char *text; /* textstream output */
 	size_t text_cap;
 };
+
+/* n_ctx == 0 takes the trained length, but no more than this per slot:
+ * modern GGUFs train on 128k tokens, and n_slots KV caches of that size
+ * would exhaust memory on the machines brigade targets. */
+#define N_CTX_DEFAULT_CAP 4096
+/* llama.cpp's physical batch (n_ubatch) default; larger only costs memory. */
+#define N_UBATCH_MAX 512
+
+/* The context sizes engine_load asks llama.cpp for, shared with the memory
+ * estimate (estimate.c) so that the two cannot drift apart.  Tokens per
+ * slot: */
+static inline int engine_ctx_slot(int n_ctx, int n_ctx_train)
+{
+	if (n_ctx > 0)
+		return n_ctx;
+	return n_ctx_train > 0 && n_ctx_train < N_CTX_DEFAULT_CAP ? n_ctx_train : N_CTX_DEFAULT_CAP;
+}
+
+/* Tokens per decode step: every decoding slot puts one token in each step,
+ * so a step must hold all. */
+static inline int engine_step_batch(int n_batch, int n_slots)
+{
+	return n_batch > n_slots ? n_batch : n_slots;
+}
+
+/* llama.cpp's n_ubatch for a step batch of n_batch tokens. */
+static inline int engine_ubatch(int n_batch)
+{
+	return n_batch < N_UBATCH_MAX ? n_batch : N_UBATCH_MAX;
+}
 
 /* engine.c: frees everything a job owns; job_free(NULL) does nothing. */
 void engine_job_free(struct job *j);

@@ -8,7 +8,9 @@
  * Every started sequence holds a reference on its model, dropped in its
  * on_done, so unload waits for refs == 0 before engine_free().  on_done runs
  * on the model's own scheduler thread, which is why the last reference is
- * never the one that frees the engine.
+ * never the one that frees the engine.  Before a model loads, the memory
+ * budget (local_budget.c) admits it, unloading idle models to make room;
+ * the structs and the locking rule are in local_int.h.
  */
 #include "provider/local.h"
 
@@ -22,30 +24,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine.h"
-
-enum lm_state { LM_AVAILABLE, LM_LOADING, LM_LOADED, LM_UNLOADING, LM_FAILED };
+#include "provider/local_int.h"
 
 static const char *state_names[] = {"available", "loading", "loaded", "unloading", "failed"};
-
-struct local_model {
-	const struct model_config *cfg;
-	enum lm_state state;
-	struct engine_model *eng;
-	int refs;
-	char error[BRG_ERR_MSG_MAX];
-};
-
-struct local_provider {
-	const struct config *cfg;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct local_model *models;
-	size_t n_models;
-	pthread_t preload_thread;
-	bool has_preload_thread;
-	size_t n_preload_done;
-	bool is_closing;
-};
 
 /* One started sequence: forwards to the caller's sink, then drops the
  * model reference. */
@@ -63,12 +44,8 @@ static struct local_model *find(struct local_provider *lp, const char *id)
 	return NULL;
 }
 
-/* Called with the lock held and m->state == LM_LOADING set by the caller;
- * drops the lock while loading. */
-static enum brg_err load_locked(struct local_provider *lp, struct local_model *m,
-                                struct brg_error *err)
+struct engine_params local_engine_params(const struct model_config *c)
 {
-	const struct model_config *c = m->cfg;
 	struct engine_params p = engine_default_params();
 	p.id = c->id;
 	p.path = c->path;
@@ -81,6 +58,16 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 	p.chat_template = c->chat_template;
 	p.pooling = c->pooling >= 0 ? config_pooling_names[c->pooling] : NULL;
 	p.can_reuse_prefix = c->prefix_cache;
+	return p;
+}
+
+/* Called with the lock held and m->state == LM_LOADING set by the caller;
+ * drops the lock while loading. */
+static enum brg_err load_locked(struct local_provider *lp, struct local_model *m,
+                                struct brg_error *err)
+{
+	const struct model_config *c = m->cfg;
+	struct engine_params p = local_engine_params(c);
 	pthread_mutex_unlock(&lp->mu);
 	long long t0 = brg_now_ms();
 	struct engine_model *eng = NULL;
@@ -102,10 +89,44 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 		m->state = LM_LOADED;
 		m->eng = eng;
 		m->error[0] = '\0';
+		m->last_used_ms = brg_now_ms();
 		log_info("model %s loaded in %lld ms (%s, %d slots x %d tokens)", c->id,
 		         brg_now_ms() - t0, c->path, engine_n_slots(eng), engine_n_ctx(eng));
 	}
+	m->was_auto_unloaded = false;
 	pthread_cond_broadcast(&lp->cv);
+	return rc;
+}
+
+/*
+ * Lock held, m AVAILABLE or FAILED: the budget admits it, then it loads.
+ * A model that can never fit fails as a bad file does (FAILED, with the
+ * reason in /v1/models); one refused for now, or at shutdown, is left as
+ * it was.  'err' may be NULL (preload).
+ */
+static enum brg_err start_load_locked(struct local_provider *lp, struct local_model *m,
+                                      struct brg_error *err)
+{
+	enum lm_state was = m->state;
+	m->state = LM_LOADING;
+	struct brg_error local;
+	brg_error_clear(&local);
+	enum brg_err rc = local_budget_admit(lp, m, &local);
+	if (rc == BRG_OK)
+		return load_locked(lp, m, err);
+	m->has_room = false;
+	if (brg_err_is_retriable(rc)) {
+		m->state = was;
+	} else {
+		m->state = LM_FAILED;
+		m->was_auto_unloaded = false;
+		snprintf(m->error, sizeof m->error, "%s", local.message);
+	}
+	if (rc != BRG_E_SHUTTING_DOWN)
+		log_warn("model %s not loaded: %s", m->cfg->id, local.message);
+	pthread_cond_broadcast(&lp->cv);
+	if (err)
+		*err = local;
 	return rc;
 }
 
@@ -120,27 +141,50 @@ static enum brg_err acquire_locked(struct local_provider *lp, struct local_model
 		switch (m->state) {
 		case LM_LOADED:
 			m->refs += n;
+			m->last_used_ms = brg_now_ms();
 			return BRG_OK;
 		case LM_LOADING:
 		case LM_UNLOADING:
 			pthread_cond_wait(&lp->cv, &lp->mu);
 			break;
 		case LM_AVAILABLE:
-		case LM_FAILED:
-			m->state = LM_LOADING;
-			enum brg_err rc = load_locked(lp, m, err);
+		case LM_FAILED: {
+			enum brg_err rc = start_load_locked(lp, m, err);
 			if (rc)
 				return rc;
 			break;
 		}
+		}
 	}
+}
+
+/* Drops n references, n_done of them from sequences that were finishing
+ * (see finishing()). */
+static void release_done(struct local_provider *lp, struct local_model *m, int n, int n_done)
+{
+	pthread_mutex_lock(&lp->mu);
+	m->refs -= n;
+	m->n_finishing -= n_done;
+	m->last_used_ms = brg_now_ms();
+	pthread_cond_broadcast(&lp->cv);
+	pthread_mutex_unlock(&lp->mu);
 }
 
 static void release(struct local_provider *lp, struct local_model *m, int n)
 {
+	release_done(lp, m, n, 0);
+}
+
+/*
+ * A sequence's on_done is about to run; its reference drops right after.
+ * The caller's client may send its next request the moment on_done
+ * returns, before that, so the memory budget must see the model as about
+ * to be idle then, not busy (local_budget.c waits for it).
+ */
+static void finishing(struct local_provider *lp, struct local_model *m)
+{
 	pthread_mutex_lock(&lp->mu);
-	m->refs -= n;
-	pthread_cond_broadcast(&lp->cv);
+	m->n_finishing++;
 	pthread_mutex_unlock(&lp->mu);
 }
 
@@ -153,8 +197,9 @@ static int job_piece(void *ud, const char *utf8, size_t len)
 static void job_done(void *ud, const struct gen_result *res)
 {
 	struct job *j = ud;
+	finishing(j->lp, j->m);
 	j->inner.on_done(j->inner.ud, res);
-	release(j->lp, j->m, 1);
+	release_done(j->lp, j->m, 1, 1);
 	free(j);
 }
 
@@ -242,8 +287,9 @@ struct embed_job {
 static void embed_done(void *ud, struct embed_result *res)
 {
 	struct embed_job *j = ud;
+	finishing(j->lp, j->m);
 	j->inner.on_done(j->inner.ud, res);
-	release(j->lp, j->m, 1);
+	release_done(j->lp, j->m, 1, 1);
 	free(j);
 }
 
@@ -282,7 +328,7 @@ static bool lp_has_model(void *impl, const char *id)
 static long long file_mb(const char *path)
 {
 	struct stat st;
-	return stat(path, &st) == 0 ? (long long)((st.st_size + (1 << 20) - 1) >> 20) : 0;
+	return stat(path, &st) == 0 ? local_mb((size_t)st.st_size) : 0;
 }
 
 static long long file_mtime(const char *path)
@@ -297,8 +343,7 @@ static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 	    .id = m->cfg->id,
 	    .status = state_names[m->state],
 	    .error = m->state == LM_FAILED ? m->error : NULL,
-	    .memory_mb = m->eng ? (long long)((engine_memory_bytes(m->eng) + (1 << 20) - 1) >> 20)
-	                        : file_mb(m->cfg->path),
+	    .memory_mb = m->eng ? local_mb(engine_memory_bytes(m->eng)) : file_mb(m->cfg->path),
 	    .context_length = m->cfg->context_length,
 	    .roles = (const char *const *)m->cfg->roles,
 	    .n_roles = m->cfg->n_roles,
@@ -341,8 +386,7 @@ static enum brg_err lp_load(void *impl, const char *id, struct brg_error *err)
 	return rc;
 }
 
-/* Lock held.  Waits out in-flight sequences, then frees the engine. */
-static void unload_locked(struct local_provider *lp, struct local_model *m)
+void local_unload_locked(struct local_provider *lp, struct local_model *m)
 {
 	m->state = LM_UNLOADING;
 	while (m->refs > 0)
@@ -369,20 +413,28 @@ static enum brg_err lp_unload(void *impl, const char *id, struct brg_error *err)
 	while (m->state == LM_LOADING || m->state == LM_UNLOADING)
 		pthread_cond_wait(&lp->cv, &lp->mu);
 	if (m->state == LM_LOADED)
-		unload_locked(lp, m);
+		local_unload_locked(lp, m);
 	else if (m->state == LM_FAILED)
 		m->state = LM_AVAILABLE;
+	m->was_auto_unloaded = false; /* a client's unload: readiness stops counting it */
 	pthread_mutex_unlock(&lp->mu);
 	return BRG_OK;
 }
 
+/*
+ * n_loaded counts the models that serve a request without a client loading
+ * them first: loaded ones, and those the memory budget or the idle TTL
+ * unloaded, which the next request loads again.  So a server whose
+ * preloaded model was unloaded for being idle stays ready; one whose
+ * client unloaded every model does not.
+ */
 static void lp_readiness(void *impl, size_t *n_loaded, size_t *n_done, size_t *n_total)
 {
 	struct local_provider *lp = impl;
 	pthread_mutex_lock(&lp->mu);
 	*n_loaded = 0;
 	for (size_t i = 0; i < lp->n_models; i++)
-		*n_loaded += lp->models[i].state == LM_LOADED;
+		*n_loaded += lp->models[i].state == LM_LOADED || lp->models[i].was_auto_unloaded;
 	*n_done = lp->n_preload_done;
 	*n_total = lp->cfg->n_preload;
 	pthread_mutex_unlock(&lp->mu);
@@ -422,6 +474,10 @@ struct local_provider *local_provider_new(const struct config *cfg)
 		lp->models[i].cfg = &cfg->models[i];
 	pthread_mutex_init(&lp->mu, NULL);
 	pthread_cond_init(&lp->cv, NULL);
+	if (!local_reaper_start(lp)) {
+		local_provider_free(lp);
+		return NULL;
+	}
 	return lp;
 }
 
@@ -431,10 +487,8 @@ static void *preload_main(void *arg)
 	pthread_mutex_lock(&lp->mu);
 	for (size_t i = 0; i < lp->cfg->n_preload && !lp->is_closing; i++) {
 		struct local_model *m = find(lp, lp->cfg->preload[i]);
-		if (m && (m->state == LM_AVAILABLE || m->state == LM_FAILED)) {
-			m->state = LM_LOADING;
-			(void)load_locked(lp, m, NULL);
-		}
+		if (m && (m->state == LM_AVAILABLE || m->state == LM_FAILED))
+			(void)start_load_locked(lp, m, NULL);
 		/* A request may be loading it already: it counts once it is done. */
 		while (m && m->state == LM_LOADING && !lp->is_closing)
 			pthread_cond_wait(&lp->cv, &lp->mu);
@@ -460,6 +514,7 @@ void local_provider_close(struct local_provider *lp)
 	pthread_mutex_lock(&lp->mu);
 	lp->is_closing = true;
 	pthread_cond_broadcast(&lp->cv);
+	pthread_cond_signal(&lp->reap_cv);
 	for (size_t i = 0; i < lp->n_models; i++)
 		if (lp->models[i].eng)
 			engine_stop(lp->models[i].eng);
@@ -479,6 +534,7 @@ void local_provider_free(struct local_provider *lp)
 	pthread_mutex_unlock(&lp->mu);
 	if (lp->has_preload_thread)
 		pthread_join(lp->preload_thread, NULL);
+	local_reaper_stop(lp);
 	/* engine_free cancels whatever still runs; each on_done drops its
 	 * reference, so there is no waiting on refs here. */
 	for (size_t i = 0; i < lp->n_models; i++)

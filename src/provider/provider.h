@@ -59,7 +59,8 @@ struct provider_ops {
 	void (*each_model)(void *impl, model_info_fn fn, void *ud);
 	/* Info for one model; false when unknown. */
 	bool (*model)(void *impl, const char *id, model_info_fn fn, void *ud);
-	/* Blocking; errors: BRG_E_MODEL_NOT_FOUND, BRG_E_MODEL_LOAD. */
+	/* Blocking; errors: BRG_E_MODEL_NOT_FOUND, BRG_E_MODEL_LOAD, BRG_E_RESOURCE
+	 * (a memory budget held by busy models: retriable). */
 	enum brg_err (*load)(void *impl, const char *id, struct brg_error *err);
 	/* Blocking until in-flight work on the model is done. */
 	enum brg_err (*unload)(void *impl, const char *id, struct brg_error *err);
