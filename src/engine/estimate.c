@@ -14,12 +14,13 @@
  *              F16 K and V being llama.cpp's default cache types, where
  *              n_embd_k_gqa = key_length x head_count_kv of the layer
  *              (key_length defaults to embedding_length / head_count, and
- *              value_length likewise), and cells = slots x n_ctx_seq with
- *              llama.cpp's rounding (llama-context.cpp): the context
- *              slots x n_ctx_slot is padded to a multiple of 256, and so is
- *              each slot's share of it.  n_ctx_slot is engine_ctx_slot():
- *              the configured context, else the trained one capped at 4096.
- *   compute  = n_ubatch x (4 n_vocab + 2 n_ctx_seq + 8 n_embd)
+ *              value_length likewise), and cells = slots x n_ctx_slot
+ *              padded to a multiple of 256 as llama.cpp does
+ *              (llama-context.cpp): one unified buffer for every slot
+ *              (engine.c).  n_ctx_slot is engine_ctx_slot(): the configured
+ *              context, else the trained one capped at 4096.
+ *   compute  = n_ubatch x (4 n_vocab + 2 n_ctx_seq + 8 n_embd), n_ctx_seq
+ *              being a slot's share of the cells padded to 256,
  *              + 4 n_vocab x slots + 1 MiB, an allowance for llama.cpp's
  *              scheduler buffer and its logits output buffer.  The buffer's
  *              peak is the F32 logits of one micro-batch, next to the F16
@@ -166,8 +167,10 @@ static void compute_parts(const struct shape *s, size_t weights, const struct en
 	int n_ctx_train = s->n_ctx_train > INT32_MAX ? INT32_MAX : (int)s->n_ctx_train;
 	uint64_t slots = (uint64_t)p->n_slots;
 	out->n_ctx_slot = engine_ctx_slot(p->n_ctx, n_ctx_train);
-	uint64_t n_ctx_seq = pad_cells(pad_cells((uint64_t)out->n_ctx_slot * slots) / slots);
-	uint64_t cells = n_ctx_seq * slots;
+	uint64_t cells = pad_cells((uint64_t)out->n_ctx_slot * slots);
+	/* The mask term of the compute allowance: a slot's share of the cells
+	 * matched what llama.cpp reserved, unified or not (see the top). */
+	uint64_t n_ctx_seq = pad_cells(cells / slots);
 	uint64_t n_ubatch = (uint64_t)engine_ubatch(engine_step_batch(p->n_batch, p->n_slots));
 	out->n_kv_cells = cells > INT32_MAX ? INT32_MAX : (int)cells;
 	out->weights_bytes = weights;

@@ -35,22 +35,20 @@
  * off another conversation's cache.
  *
  * A copy or a wait must save at least REUSE_MIN_GAIN tokens of prefill, or
- * the whole prompt: with per-slot KV streams (kv_unified false, see
- * engine.c) llama.cpp copies a whole stream, n_ctx_slot cells of every
- * layer, whatever the prefix length, and a parked job starts a step late.
+ * the whole prompt: a parked job starts a step late, and a copied prefix
+ * stays shared, so the cells of a short one are not worth the bookkeeping.
  * In-place reuse costs nothing and needs no minimum.
  *
  * Correctness: the cells of a sequence are the ones its own decodes wrote
  * (n_past only moves after llama_decode succeeded, and a failed decode
  * removes what it left), or a copy of another sequence's cells, which is
  * the same computation: the K/V of a token depend only on the tokens
- * before it.  Positions continue at n_common.  llama.cpp queues a copy
- * between streams and performs it at the start of the next llama_decode,
- * before that batch writes any cell, in the order the copies were asked
- * for; metadata (positions, llama_memory_seq_pos_max) change at once.  So
- * the copy holds exactly the source's cells at the time of the call, even
- * when the source decodes in that same next batch or is trimmed by a job
- * that lands in it afterwards.
+ * before it.  Positions continue at n_common.  The KV buffer is unified
+ * (engine.c), so a copy copies no data: llama_memory_seq_cp tags the
+ * source's cells in [0, n) with the destination's sequence too, at once.
+ * The copy therefore holds exactly the source's cells at the time of the
+ * call; a cell stays until no sequence is tagged on it, so the source may
+ * decode on or be trimmed by a job that lands in it afterwards.
  */
 #include <assert.h>
 #include <string.h>
@@ -135,17 +133,13 @@ static void keep_prefix(struct engine_model *m, struct slot *s, int n)
 	s->n_past = n;
 }
 
-/*
- * Replaces slot dst's cells with the first 'n' of slot src's.  Between
- * per-slot KV streams llama.cpp copies whole sequences only, so the copy
- * takes all of src and is then cut back.
- */
+/* Replaces slot dst's cells with the first 'n' of slot src's (shared). */
 static void copy_prefix(struct engine_model *m, struct slot *dst, const struct slot *src, int n)
 {
 	llama_memory_t mem = llama_get_memory(m->ctx);
 	llama_seq_id d = (llama_seq_id)(dst - m->slots);
 	llama_memory_seq_rm(mem, d, -1, -1);
-	llama_memory_seq_cp(mem, (llama_seq_id)(src - m->slots), d, -1, -1);
+	llama_memory_seq_cp(mem, (llama_seq_id)(src - m->slots), d, 0, n);
 	memcpy(dst->cache, src->cache, (size_t)n * sizeof *dst->cache);
 	atomic_fetch_add(&m->n_kv_copies, 1);
 	keep_prefix(m, dst, n);

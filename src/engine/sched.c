@@ -345,8 +345,8 @@ static double now_s(void)
  * llama_decode failed.  Whatever part of the batch reached the KV cache is
  * removed (each slot goes back to its n_past), and the newest job in the
  * batch fails, so the next step is smaller and the loop cannot spin.  With
- * per-slot KV streams and n_past < n_ctx_slot, a return of 1 (no KV room)
- * should not happen; this is the guard if it does.
+ * every slot's n_past < n_ctx_slot and n_ctx_slot x n_slots cells, a return
+ * of 1 (no KV room) should not happen; this is the guard if it does.
  */
 static void recover(struct engine_model *m, int ret)
 {

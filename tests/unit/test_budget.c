@@ -92,7 +92,7 @@ static uint64_t llama_report(const struct engine_params *p, int n_ctx_slot, int 
 	struct llama_context_params cp = llama_context_default_params();
 	cp.n_ctx = (uint32_t)(n_ctx_slot * p->n_slots);
 	cp.n_seq_max = (uint32_t)p->n_slots;
-	cp.kv_unified = false;
+	cp.kv_unified = true;
 	cp.n_batch = (uint32_t)p->n_batch;
 	cp.n_ubatch = (uint32_t)(p->n_batch < 512 ? p->n_batch : 512);
 	cp.n_threads = cp.n_threads_batch = 1;
@@ -138,8 +138,8 @@ static void check_estimate(const char *file, int n_ctx, int n_slots, int want_ct
 	uint64_t model_size = llama_report(&p, want_ctx_slot, &n_kv_values);
 	assert_int_equal(e.weights_bytes, model_size);
 	/* KV: exact, by the formula and by llama.cpp's own count. */
-	assert_int_equal(seen.n_streams, (unsigned)n_slots); /* one per slot: not unified */
-	assert_int_equal(seen.kv_cells * seen.n_streams, (unsigned)want_cells);
+	assert_int_equal(seen.n_streams, 1); /* one unified buffer for every slot */
+	assert_int_equal(seen.kv_cells, (unsigned)want_cells);
 	assert_int_equal(e.kv_bytes, (size_t)want_cells * (size_t)n_kv_values * 2);
 	assert_true(fabs(e.kv_bytes / MIB - seen.kv_mib) < 0.01);
 	/* Compute: an allowance at or above what llama.cpp reserved, by < 8 MiB. */
@@ -155,8 +155,8 @@ static void test_estimate_matches_what_llama_cpp_allocates(void **state)
 {
 	/* n_ctx 0: the trained 2048 tokens (under the 4096 cap). */
 	check_estimate("stories260K.gguf", 0, 1, 2048, 2048);
-	/* 3 x 100 tokens: llama.cpp pads 300 to 512, each slot's 170 to 256. */
-	check_estimate("stories260K.gguf", 100, 3, 100, 768);
+	/* 3 x 100 tokens: llama.cpp pads 300 to 512. */
+	check_estimate("stories260K.gguf", 100, 3, 100, 512);
 	/* F16, 1 layer, a 32,000-token vocabulary: the logits dominate. */
 	check_estimate("llama-2-tiny-random.gguf", 0, 2, 4096, 8192);
 }
