@@ -7,6 +7,8 @@
 #   make valgrind  the integration suite with brigade under valgrind memcheck
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each
 #   make format  clang-format every C file
+#   make bench-engine  brigade vs llama-server on one model file, side by side;
+#                writes bench/results/engine.md (BENCH_QUICK=1: a smoke run)
 
 CC      ?= cc
 DEPS    := deps
@@ -130,5 +132,12 @@ bench-ceiling: all
 .PHONY: bench-orchestrate
 bench-orchestrate: all
 	@node bench/orchestrate/ensemble.mjs
+
+# brigade and llama-server (built from the same llama.cpp release) on the
+# same model, threads and slots: decode, concurrency, a shared system
+# prompt, n, inter-token gaps, memory; writes bench/results/engine.md.
+.PHONY: bench-engine
+bench-engine: all
+	@bash bench/engine/run.sh
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
