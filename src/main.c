@@ -6,19 +6,28 @@
  *   brigade verify  [--config FILE]                         check config and model files
  *
  * Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.
+ *
+ * SIGTERM or SIGINT stops the server gracefully (docs/admission.md): new
+ * connections are refused, running and queued requests are served for up
+ * to INFERENCE_SHUTDOWN_GRACE seconds (a second signal cuts that short),
+ * then whatever remains is cancelled, and the exit status is 0.
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admit/admit.h"
 #include "api/api.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "http/http.h"
@@ -53,7 +62,11 @@ static const char usage[] =
     "Environment (override the file): INFERENCE_HOST, INFERENCE_PORT, INFERENCE_MODELS_DIR,\n"
     "  INFERENCE_PRELOAD_MODELS, INFERENCE_LOG_LEVEL, INFERENCE_GPU_LAYERS,\n"
     "  INFERENCE_REQUEST_TIMEOUT, INFERENCE_API_KEY, INFERENCE_API_KEYS_FILE,\n"
-    "  INFERENCE_MAX_BODY_BYTES;\n"
+    "  INFERENCE_MAX_BODY_BYTES, INFERENCE_MEMORY_BUDGET_MB, INFERENCE_MODEL_TTL;\n"
+    "  admission: INFERENCE_MAX_CONCURRENT_REQUESTS, INFERENCE_MAX_CONCURRENT_PER_MODEL,\n"
+    "  INFERENCE_QUEUE_SIZE, INFERENCE_QUEUE_STRATEGY, INFERENCE_REJECT_WHEN_FULL,\n"
+    "  INFERENCE_PRIORITY_ENABLED, INFERENCE_PRIORITY_LEVELS, INFERENCE_DEFAULT_PRIORITY,\n"
+    "  INFERENCE_SHUTDOWN_GRACE;\n"
     "  remote backends: INFERENCE_PROVIDER, OPENAI_API_KEY, OPENAI_API_BASE,\n"
     "  OPENAI_TIMEOUT, LOCAL_INFERENCE_URL, LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT,\n"
     "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT.\n"
@@ -225,15 +238,86 @@ static const char *backend_dir(char *buf, size_t len)
 	return NULL;
 }
 
-static int wait_for_signal(void)
+/* The next SIGINT or SIGTERM from 'sfd' (a signalfd); 0 if it fails. */
+static int read_signal(int sfd)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	int sig = 0;
-	sigwait(&set, &sig);
-	return sig;
+	struct signalfd_siginfo si;
+	for (;;) {
+		ssize_t n = read(sfd, &si, sizeof si);
+		if (n == (ssize_t)sizeof si)
+			return (int)si.ssi_signo;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return 0;
+	}
+}
+
+/*
+ * Graceful shutdown (docs/admission.md): no new connections, no new
+ * inference requests on open ones (503 SHUTTING_DOWN); running and queued
+ * requests go on until every request in progress has been answered, the
+ * grace period ends, or a second signal comes.  Then waiting requests are
+ * refused; the caller's teardown cancels the running ones (and then calls
+ * wait_answered).  Returns whether every request had been answered.
+ */
+static bool drain(struct http_server *http, struct admit *adm, int sfd, int grace_s)
+{
+	http_server_quiesce(http);
+	admit_close(adm);
+	struct admit_stats st;
+	admit_get_stats(adm, &st);
+	log_info("draining %d running and %d queued requests, for up to %d s "
+	         "(INFERENCE_SHUTDOWN_GRACE)",
+	         st.n_running, st.n_waiting, grace_s);
+	struct pollfd p[2] = {{.fd = http_server_idle_fd(http), .events = POLLIN},
+	                      {.fd = sfd, .events = POLLIN}};
+	long long deadline = brg_now_ms() + (long long)grace_s * 1000;
+	for (long long left = grace_s * 1000LL; left > 0; left = deadline - brg_now_ms()) {
+		int n = poll(p, 2, (int)left);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0 && p[0].revents) {
+			log_info("drained: every request has been answered");
+			return true;
+		}
+		if (n > 0 && p[1].revents) {
+			log_warn("signal %d again: not waiting any longer", read_signal(sfd));
+			break;
+		}
+	}
+	admit_get_stats(adm, &st);
+	log_warn("shutting down with %d requests running (cancelled) and %d queued (refused)",
+	         st.n_running, st.n_waiting);
+	admit_refuse_waiting(adm);
+	return false;
+}
+
+/* After the grace period: the refused and the cancelled get a moment to
+ * have their error answers sent before the connections are closed. */
+static void wait_answered(struct http_server *http)
+{
+	struct pollfd p = {.fd = http_server_idle_fd(http), .events = POLLIN};
+	if (poll(&p, 1, 5000) == 0)
+		log_warn("closing connections with requests still in progress");
+}
+
+/* Admission control from the configuration (docs/admission.md). */
+static struct admit *admission_new(const struct config *cfg)
+{
+	struct admit_opts o = admit_default_opts();
+	o.max_concurrent = cfg->max_concurrent_requests;
+	o.max_per_model = cfg->max_concurrent_per_model;
+	o.queue_size = cfg->queue_size;
+	/* The spec has both: either one turns the priority order on. */
+	o.is_priority = cfg->queue_strategy == 1 || cfg->priority_enabled;
+	o.n_levels = cfg->priority_levels;
+	o.default_priority = cfg->default_priority;
+	o.reject_when_full = cfg->reject_when_full;
+	log_info("admission: %d at once, %s queue of %d (%s), per model %s", o.max_concurrent,
+	         o.is_priority ? "priority" : "fifo", o.queue_size,
+	         o.reject_when_full ? "429 when full" : "waits past it",
+	         o.max_per_model ? "fixed" : "local slots");
+	return admit_new(&o);
 }
 
 /* Everything that answers generations, and the chain over them. */
@@ -335,18 +419,28 @@ static int serve(struct config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (engine_init(backend_dir(dir, sizeof dir), &e) || remote_global_init(&e)) {
-		fprintf(stderr, "brigade: %s\n", e.message);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0 || engine_init(backend_dir(dir, sizeof dir), &e) || remote_global_init(&e)) {
+		fprintf(stderr, "brigade: %s\n", sfd < 0 ? strerror(errno) : e.message);
+		if (sfd >= 0)
+			close(sfd);
 		return 1;
 	}
 	struct backends b = {0};
 	struct http_server *http = NULL;
+	struct admit *adm = admission_new(cfg);
+	bool is_drained = true;
 	int rc = 1;
+	if (!adm) {
+		brg_fail(&e, BRG_E_RESOURCE, "cannot set up admission control (out of memory)");
+		goto fail;
+	}
 	if (backends_start(&b, cfg, &e))
 		goto fail;
 	struct api a = {.router = b.router,
 	                .orch = b.orch,
 	                .fallback = b.fallback,
+	                .admit = adm,
 	                .opts = {.request_timeout_s = cfg->request_timeout_s,
 	                         .max_output_bytes = (size_t)16 << 20}};
 	struct http_opts ho = http_default_opts();
@@ -364,17 +458,22 @@ static int serve(struct config *cfg)
 	fflush(stdout);
 	if (local_provider_preload(b.local, &e))
 		log_error("%s", e.message);
-	int sig = wait_for_signal();
+	int sig = read_signal(sfd);
 	log_info("signal %d: shutting down", sig);
+	is_drained = drain(http, adm, sfd, cfg->shutdown_grace_s);
 	rc = 0;
 fail:
 	if (rc)
 		fprintf(stderr, "brigade: %s\n", e.message);
-	backends_close(&b);
-	http_server_stop(http);
+	backends_close(&b); /* cancels what still runs */
+	if (!is_drained)
+		wait_answered(http);
+	http_server_stop(http); /* every handler has left admission after this */
 	backends_free(&b);
+	admit_free(adm);
 	remote_global_cleanup();
 	engine_shutdown();
+	close(sfd);
 	return rc;
 }
 

@@ -33,6 +33,17 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# promtool lints /metrics in tests/integration/metrics.test.mjs; Debian ships
+# it only in the prometheus package (~100 MB).  Installed without its
+# recommends (node-exporter); on a systemd host the package enables a
+# prometheus.service of its own, which brigade does not need.
+if ! command -v promtool >/dev/null; then
+	sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+	say "installing Debian package: prometheus (for promtool)"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 # --- 2. llama.cpp, pinned -----------------------------------------------------
 fetch() { # fetch NAME@VERSION SHA512 DEST_DIR
 	local spec=$1 want=$2 dest=$3 tgz got

@@ -197,7 +197,7 @@ workloads() {
 
 # --- the configurations ----------------------------------------------------------
 cat >"$TMP/brigade.yaml" <<EOF
-server: {host: 127.0.0.1, port: 0, log_level: info, request_timeout: 3600}
+server: {host: 127.0.0.1, port: 0, log_level: info, request_timeout: 3600, max_concurrent_requests: 1000}
 preload: [m]
 models:
   m: {file: $MODEL, context_length: $CTX, slots: $SLOTS, threads: $THREADS, batch: $BATCH}

@@ -95,6 +95,7 @@ cat >"$TMP/models.yaml" <<EOF
 server:
   host: 127.0.0.1
   port: 0
+  max_concurrent_requests: 1000  # admission must not be what is measured
 preload: []
 models: {}
 EOF

@@ -14,17 +14,19 @@
 #include "route/route.h"
 
 struct api_opts {
-	int request_timeout_s;   /* a request still running after this gets 504 */
+	int request_timeout_s;   /* end to end, queue included: then 504 (docs/admission.md) */
 	size_t max_output_bytes; /* per choice */
 	const char *config_name; /* preset name shown by /health/ready, or NULL */
 };
 
 struct fallback;
+struct admit;
 
 struct api {
 	struct router *router;     /* borrowed */
 	struct orchestrator *orch; /* borrowed */
 	struct fallback *fallback; /* borrowed; may be NULL */
+	struct admit *admit;       /* borrowed; NULL: no admission control (admit/admit.h) */
 	struct api_opts opts;
 };
 

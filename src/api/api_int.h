@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "admit/admit.h"
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/embed.h"
@@ -37,7 +38,8 @@ struct api_request {
 	const char *mode;     /* orchestration_mode; NULL: the preset's or the default */
 	const char *preset;   /* "config": a preset's name (brigade extension); NULL: none */
 	bool is_stream_steps; /* "stream_steps": each orchestration step as an SSE event */
-	int priority;
+	int priority;         /* "priority": 1..3 (3 highest); 2 when absent */
+	bool has_priority;    /* the body set it (else admission uses its default) */
 };
 
 /* meta.c: "orchestration" and "inference_metadata" for a response (spec);
@@ -82,6 +84,38 @@ void api_reply_error(struct http_exchange *x, const struct brg_error *e);
 void api_reply_json(struct http_exchange *x, int status, json_t *v);
 /* The spec's error object {"error": {...}} (new reference). */
 json_t *api_error_json(const struct brg_error *e);
+
+/*
+ * admission.c: admission control (admit/admit.h) for one request.  Each
+ * initialises 't', then waits for the request's turn until 'deadline_ms'
+ * (brg_now_ms() clock) and returns BRG_OK with 't' RUNNING (or IDLE when
+ * the server has no admission control): admit_leave() it when the work has
+ * stopped.  Errors ('t' IDLE): those of admit_enter(), BRG_E_TIMEOUT
+ * (phase "queued"), BRG_E_SHUTTING_DOWN, and BRG_E_CANCELLED when the
+ * client went away (no reply then).  api_admit_generation also returns
+ * route_plan()'s errors, the same ones orchestrate_run() would.
+ */
+enum brg_err api_admit(struct api *a, struct http_exchange *x, const struct admit_want *w,
+                       long long deadline_ms, struct admit_ticket *t, struct brg_error *err);
+/* A chat or completion request: its plan says which model's limit counts
+ * (one model: that one's; a multi-model mode: only the global limit). */
+enum brg_err api_admit_generation(struct api *a, struct http_exchange *x,
+                                  const struct api_request *req, long long deadline_ms,
+                                  struct admit_ticket *t, struct brg_error *err);
+/* A request for one resolved model (embeddings). */
+enum brg_err api_admit_target(struct api *a, struct http_exchange *x,
+                              const struct route_target *target, long long deadline_ms,
+                              struct admit_ticket *t, struct brg_error *err);
+/* The spec's 504 for INFERENCE_REQUEST_TIMEOUT, with details "phase"
+ * (queued | generating | embedding) and "timeout_s".  Returns BRG_E_TIMEOUT. */
+enum brg_err api_fail_timeout(struct brg_error *err, int timeout_s, const char *phase);
+/* A generation cancelled while its client still waited: BRG_E_SHUTTING_DOWN
+ * when the server is shutting down (the grace period ended), else
+ * BRG_E_INTERNAL.  Returns the code it set. */
+enum brg_err api_fail_interrupted(struct api *a, struct brg_error *err);
+/* The "admission" object of /v1/health/inference (new reference); NULL
+ * when the server has no admission control. */
+json_t *api_admission_json(struct api *a);
 
 /* Handlers. */
 void api_chat_completions(void *ud, struct http_exchange *x);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "api/api_int.h"
+#include "api/metrics.h"
 #include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -37,7 +38,8 @@ struct run {
 	struct orch_info info;
 	char id[48];
 	long long created;
-	long long deadline_ms;
+	long long deadline_ms;      /* end to end from arrival, the queue included */
+	struct admit_ticket ticket; /* the run's place in admission (admit/admit.h) */
 	struct buf text[API_MAX_N];
 	bool is_done[API_MAX_N];
 	bool is_finish_sent[API_MAX_N];
@@ -47,6 +49,9 @@ struct run {
 	struct buf out;
 	bool has_sent_roles;
 	bool has_sent_end;
+	/* observability (obs/obs.h) */
+	long long t_first_us;    /* when the first text arrived; 0: not yet */
+	struct obs_request *obs; /* the stream's; NULL: the handler thread's */
 };
 
 static void make_id(char *out, size_t len, const char *prefix)
@@ -63,16 +68,20 @@ static void make_id(char *out, size_t len, const char *prefix)
 	out[n] = '\0';
 }
 
+static void run_observe(struct run *r);
+
 static void run_free(struct run *r)
 {
 	if (!r)
 		return;
+	run_observe(r);
 	if (r->s) {
 		/* Producers may still hold sinks: stop them and wait them out. */
 		gen_stream_cancel(r->s);
 		gen_stream_wait_all_done(r->s);
-		gen_stream_free(r->s);
 	}
+	admit_leave(r->a->admit, &r->ticket); /* the work has stopped: the next may start */
+	gen_stream_free(r->s);
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_fini(&r->text[i]);
 	buf_fini(&r->out);
@@ -90,6 +99,7 @@ static struct run *run_new(struct api *a, struct http_exchange *x)
 	r->x = x;
 	r->created = (long long)time(NULL);
 	r->deadline_ms = brg_now_ms() + (long long)a->opts.request_timeout_s * 1000;
+	admit_ticket_init(&r->ticket);
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_init(&r->text[i], a->opts.max_output_bytes);
 	buf_init(&r->out, SSE_MAX);
@@ -181,6 +191,8 @@ static enum brg_err run_collect(struct run *r)
 		enum brg_err rc = gen_stream_take(r->s, i, &r->text[i], &r->is_done[i], &r->res[i]);
 		if (rc)
 			return rc;
+		if (r->text[i].len && !r->t_first_us)
+			r->t_first_us = obs_now_us();
 	}
 	return BRG_OK;
 }
@@ -205,21 +217,55 @@ static enum brg_err run_error(const struct run *r, struct brg_error *err)
 			*err = g->error;
 			return err->code;
 		}
-		return brg_fail(err, BRG_E_INTERNAL, "generation was interrupted");
+		return api_fail_interrupted(r->a, err); /* cancelled, yet the client is here */
 	}
 	return BRG_OK;
 }
 
-static json_t *usage_json(const struct run *r)
+/* The run's token counts as usage reports them; *longest: the most
+ * tokens one choice generated. */
+static void run_usage(const struct run *r, long long *n_prompt, long long *n_cached,
+                      long long *n_completion, int *longest)
 {
-	long long n_prompt = 0, n_cached = 0, n_completion = 0;
+	*n_prompt = *n_cached = *n_completion = *longest = 0;
 	for (size_t i = 0; i < r->n_choices; i++) {
 		if (i % r->req.n == 0) { /* each prompt counts once */
-			n_prompt += r->res[i].n_prompt;
-			n_cached += r->res[i].n_cached;
+			*n_prompt += r->res[i].n_prompt;
+			*n_cached += r->res[i].n_cached;
 		}
-		n_completion += r->res[i].n_completion;
+		*n_completion += r->res[i].n_completion;
+		if (r->res[i].n_completion > *longest)
+			*longest = r->res[i].n_completion;
 	}
+}
+
+/* Ends the request's observation (obs/obs.h): its metrics, its log line. */
+static void run_observe(struct run *r)
+{
+	long long n_prompt, n_cached, n_completion;
+	int longest;
+	run_usage(r, &n_prompt, &n_cached, &n_completion, &longest);
+	struct obs_facts f = {
+	    .request_id = r->id,
+	    .model = r->info.model[0] ? r->info.model : r->req.model,
+	    .mode = r->info.model[0] ? orch_mode_name(r->info.mode) : r->req.mode,
+	    .prompt_tokens = n_prompt,
+	    .completion_tokens = n_completion,
+	    .max_choice_tokens = longest,
+	    .t_first_us = r->t_first_us,
+	    .msgs = r->req.msgs,
+	    .n_msgs = r->req.n_msgs,
+	    .prompts = r->req.is_chat ? NULL : r->req.prompts,
+	    .n_prompts = r->req.n_prompts,
+	};
+	api_obs_finish(r->a, r->obs, &f);
+}
+
+static json_t *usage_json(const struct run *r)
+{
+	long long n_prompt, n_cached, n_completion;
+	int longest;
+	run_usage(r, &n_prompt, &n_cached, &n_completion, &longest);
 	return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)n_prompt,
 	                 "completion_tokens", (json_int_t)n_completion, "total_tokens",
 	                 (json_int_t)(n_prompt + n_completion), "prompt_tokens_details",
@@ -304,10 +350,9 @@ static void run_blocking(struct run *r)
 			return; /* no reply: http/ drops the connection */
 		}
 		if (w == HTTP_WAIT_TIMEOUT) {
-			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
-			         r->a->opts.request_timeout_s);
+			api_fail_timeout(&e, r->a->opts.request_timeout_s, "generating");
 			api_reply_error(r->x, &e);
-			return;
+			return; /* run_free cancels the work and frees its slot */
 		}
 		if (run_collect(r)) {
 			brg_fail(&e, BRG_E_TOO_LARGE,
@@ -452,10 +497,10 @@ static ssize_t sse_pull(void *ud, char *dst, size_t max)
 			return -1;
 		}
 		if (w == HTTP_WAIT_TIMEOUT) {
+			/* An error event and no [DONE]: the answer is cut short. */
 			struct brg_error e;
 			brg_error_clear(&e);
-			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
-			         r->a->opts.request_timeout_s);
+			api_fail_timeout(&e, r->a->opts.request_timeout_s, "generating");
 			gen_stream_cancel(r->s);
 			sse_end(r, &e);
 			continue;
@@ -496,8 +541,7 @@ static bool run_streaming(struct run *r)
 		if (w == HTTP_WAIT_GONE)
 			return false; /* no reply: http/ drops the connection */
 		if (w == HTTP_WAIT_TIMEOUT) {
-			brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
-			         r->a->opts.request_timeout_s);
+			api_fail_timeout(&e, r->a->opts.request_timeout_s, "generating");
 			api_reply_error(r->x, &e);
 			return false;
 		}
@@ -515,6 +559,7 @@ static bool run_streaming(struct run *r)
 	for (size_t i = 0; r->req.is_chat && i < r->n_choices; i++)
 		sse_choice(r, i, "", 0, "assistant", NULL);
 	sse_emit(r);
+	r->obs = obs_request_detach(); /* the stream ends the request */
 	http_reply_stream(r->x, 200, "text/event-stream", sse_pull, sse_free, r);
 	return true;
 }
@@ -534,10 +579,14 @@ static void handle(struct api *a, struct http_exchange *x, bool is_chat)
 	enum brg_err rc = is_chat ? api_parse_chat(body, len, &r->req, &e)
 	                          : api_parse_completion(body, len, &r->req, &e);
 	make_id(r->id, sizeof r->id, is_chat ? "chatcmpl-" : "cmpl-");
+	/* Wait for a turn (docs/admission.md): the deadline counts from here. */
+	if (rc == BRG_OK)
+		rc = api_admit_generation(a, x, &r->req, r->deadline_ms, &r->ticket, &e);
 	if (rc == BRG_OK)
 		rc = run_start(r, &e);
 	if (rc) {
-		api_reply_error(x, &e);
+		if (rc != BRG_E_CANCELLED) /* else the client left the queue: nobody to answer */
+			api_reply_error(x, &e);
 		run_free(r);
 		return;
 	}

@@ -5,7 +5,9 @@
  * and answered in the encoding the client asked for (embed_json.c again).
  *
  * The handler waits on an eventfd next to the client's socket, like a
- * chat completion: a client that goes away cancels the work.
+ * chat completion: a client that goes away cancels the work.  Embeddings
+ * pass admission control like generations (docs/admission.md), under the
+ * model's limit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/metrics.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -72,31 +75,26 @@ static void reply_vectors(struct http_exchange *x, const struct api_embed_reques
 	buf_fini(&b);
 }
 
-/* Runs 'req' and replies (no reply when the client went away). */
-static void run(struct api *a, struct http_exchange *x, struct api_embed_request *req,
-                struct wait *w)
+/* Submits 'req' to 't' and waits; replies (no reply when the client went
+ * away).  The work has stopped when it returns. */
+static void embed(struct api *a, struct http_exchange *x, struct api_embed_request *req,
+                  const struct route_target *t, struct wait *w, long long deadline)
 {
 	struct brg_error e;
 	brg_error_clear(&e);
-	struct route_target t;
-	enum brg_err rc = route_resolve(a->router, req->model, NULL, &t, &e);
-	if (rc) {
-		api_reply_error(x, &e);
-		return;
-	}
 	struct embed_request er = {
-	    .model = t.model,
+	    .model = t->model,
 	    .inputs = req->inputs,
 	    .n_inputs = req->n_inputs,
 	    .dimensions = req->dimensions,
 	    .cancel = &w->cancel,
 	};
-	rc = fallback_embed(a->fallback, t.p, &er, (struct embed_sink){on_done, w}, &e);
+	enum brg_err rc =
+	    fallback_embed(a->fallback, t->p, &er, (struct embed_sink){on_done, w}, &e);
 	if (rc) {
 		api_reply_error(x, &e);
 		return;
 	}
-	long long deadline = brg_now_ms() + (long long)a->opts.request_timeout_s * 1000;
 	while (!atomic_load(&w->is_done)) {
 		long long left = deadline - brg_now_ms();
 		enum http_wait_result hw = http_wait(x, w->efd, left > 0 ? (int)left : 0);
@@ -112,8 +110,7 @@ static void run(struct api *a, struct http_exchange *x, struct api_embed_request
 			log_info("client went away; embeddings cancelled");
 			return;
 		}
-		brg_fail(&e, BRG_E_TIMEOUT, "request took longer than %d s",
-		         a->opts.request_timeout_s);
+		api_fail_timeout(&e, a->opts.request_timeout_s, "embedding");
 		api_reply_error(x, &e);
 		return;
 	}
@@ -121,6 +118,31 @@ static void run(struct api *a, struct http_exchange *x, struct api_embed_request
 		api_reply_error(x, &w->res.error);
 	else
 		reply_vectors(x, req, &w->res);
+}
+
+/* Routes 'req', waits for its turn (docs/admission.md), runs it and
+ * replies (no reply when the client went away). */
+static void run(struct api *a, struct http_exchange *x, struct api_embed_request *req,
+                struct wait *w)
+{
+	long long deadline = brg_now_ms() + (long long)a->opts.request_timeout_s * 1000;
+	struct brg_error e;
+	brg_error_clear(&e);
+	struct route_target t;
+	struct admit_ticket ticket;
+	enum brg_err rc = route_resolve(a->router, req->model, NULL, &t, &e);
+	if (rc == BRG_OK)
+		rc = api_admit_target(a, x, &t, deadline, &ticket, &e);
+	if (rc == BRG_E_CANCELLED) {
+		atomic_store(&w->cancel, true); /* left the queue: nothing ran, nobody to answer */
+		return;
+	}
+	if (rc) {
+		api_reply_error(x, &e);
+		return;
+	}
+	embed(a, x, req, &t, w, deadline);
+	admit_leave(a->admit, &ticket);
 }
 
 void api_embeddings(void *ud, struct http_exchange *x)
@@ -147,6 +169,11 @@ void api_embeddings(void *ud, struct http_exchange *x)
 		close(w->efd);
 		free(w->res.vecs);
 	}
+	/* obs: a reply not noted by api_reply_* is the vectors' 200, unless cancelled. */
+	api_obs_finish(a, NULL,
+	               &(struct obs_facts){.model = req.model,
+	                                   .prompt_tokens = w ? w->res.n_prompt : 0,
+	                                   .status = w && !atomic_load(&w->cancel) ? 200 : 0});
 	free(w);
 	api_embed_request_fini(&req);
 }

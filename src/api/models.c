@@ -164,8 +164,8 @@ static void health_one(void *ud, const struct provider_health *h)
 }
 
 /* GET /v1/health/inference (spec: switchable backends): every provider's
- * health, latency and models.  Always 200: this is a report, and /health
- * is the liveness check. */
+ * health, latency and models, and admission's queue and limits.  Always
+ * 200: this is a report, and /health is the liveness check. */
 void api_health_inference(void *ud, struct http_exchange *x)
 {
 	struct api *a = ud;
@@ -175,5 +175,11 @@ void api_health_inference(void *ud, struct http_exchange *x)
 	const char *status = w.n_healthy == w.n ? "healthy"
 	                     : w.n_healthy      ? "degraded"
 	                                        : "unhealthy";
-	api_reply_json(x, 200, json_pack("{s:s, s:o}", "status", status, "providers", w.providers));
+	json_t *body = json_pack("{s:s, s:o}", "status", status, "providers", w.providers);
+	json_t *adm = api_admission_json(a); /* queue depth and limits (docs/admission.md) */
+	if (body && adm)
+		json_object_set_new(body, "admission", adm);
+	else
+		json_decref(adm);
+	api_reply_json(x, 200, body);
 }

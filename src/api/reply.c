@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/metrics.h"
 #include "core/log.h"
 
 json_t *api_error_json(const struct brg_error *e)
@@ -49,6 +50,7 @@ void api_reply_json(struct http_exchange *x, int status, json_t *v)
 {
 	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
+	obs_request_status(s ? status : 500); /* the request's status, for obs/ */
 	if (!s) {
 		static const char oom[] =
 		    "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"cannot "
@@ -93,9 +95,9 @@ void api_on_http_error(void *ud, struct http_exchange *x, enum brg_err code, con
 }
 
 static const struct http_route routes[] = {
-    {"POST", "/v1/chat/completions", api_chat_completions, 0},
-    {"POST", "/v1/completions", api_completions, 0},
-    {"POST", "/v1/embeddings", api_embeddings, 0},
+    {"POST", "/v1/chat/completions", api_chat_completions_observed, 0},
+    {"POST", "/v1/completions", api_completions_observed, 0},
+    {"POST", "/v1/embeddings", api_embeddings_observed, 0},
     {"GET", "/v1/models", api_models_list, 0},
     {"POST", "/v1/models/{id}/load", api_models_load, 0},
     {"POST", "/v1/models/{id}/unload", api_models_unload, 0},
@@ -103,6 +105,7 @@ static const struct http_route routes[] = {
     {"GET", "/health", api_health, 1},
     {"GET", "/health/ready", api_health_ready, 1},
     {"GET", "/v1/health/inference", api_health_inference, 0},
+    {"GET", "/metrics", api_metrics, 0},
 };
 
 const struct http_route *api_routes(size_t *n)

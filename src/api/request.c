@@ -187,7 +187,7 @@ static enum brg_err parse_extensions(json_t *o, struct api_request *r, struct br
 	    (rc = get_string(o, "orchestration_mode", &r->mode, err)) ||
 	    (rc = get_string(o, "config", &r->preset, err)) ||
 	    (rc = get_bool(o, "stream_steps", &r->is_stream_steps, err)) ||
-	    (rc = get_int(o, "priority", 1, 3, &prio, NULL, err)))
+	    (rc = get_int(o, "priority", 1, ADMIT_MAX_LEVELS, &prio, &r->has_priority, err)))
 		return rc;
 	if (r->task_type && !route_task_known(r->task_type))
 		return bad(

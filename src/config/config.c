@@ -176,6 +176,12 @@ static enum brg_err config_defaults(struct config **out)
 	c->log_level = LOG_INFO;
 	c->max_body_bytes = 4u << 20;
 	c->request_timeout_s = 120;
+	c->max_concurrent_requests = 10; /* the spec's defaults (docs/admission.md) */
+	c->queue_size = 100;
+	c->reject_when_full = true;
+	c->priority_levels = 3;
+	c->default_priority = 2;
+	c->shutdown_grace_s = 30;
 	c->health_interval_s = 60;
 	c->health_timeout_s = 5;
 	c->breaker_failures = 3;
@@ -184,6 +190,19 @@ static enum brg_err config_defaults(struct config **out)
 	if (!c->host || !c->models_dir || config_orch_defaults(&c->orch))
 		return BRG_E_NOMEM;
 	return BRG_OK;
+}
+
+/* The admission settings that depend on each other, once the file and
+ * the environment have both had their say. */
+static enum brg_err check_admission(const struct config *c, struct brg_error *err)
+{
+	if (c->default_priority <= c->priority_levels)
+		return BRG_OK;
+	return brg_fail(err, BRG_E_CONFIG,
+	                "INFERENCE_DEFAULT_PRIORITY (server.default_priority): %d is above "
+	                "INFERENCE_PRIORITY_LEVELS (server.priority_levels) %d, expected one of "
+	                "the levels 1..%d",
+	                c->default_priority, c->priority_levels, c->priority_levels);
 }
 
 /* The one loading path: 'yaml' NULL means no file. */
@@ -223,7 +242,8 @@ static enum brg_err load(const char *name, const char *yaml, size_t len, char *c
 		free(c->orch.presets_file);
 		c->orch.presets_file = dir;
 	}
-	if ((e = config_apply_env(c, envp, err)) || (e = config_orch_env(c, envp, err)))
+	if ((e = config_apply_env(c, envp, err)) || (e = config_orch_env(c, envp, err)) ||
+	    (e = check_admission(c, err)))
 		goto fail;
 	if (resolve_model_paths(c))
 		goto nomem;

@@ -20,6 +20,15 @@
  *     api_keys_file: keys.txt    # INFERENCE_API_KEYS_FILE; one key per line
  *     memory_budget_mb: 8192     # INFERENCE_MEMORY_BUDGET_MB; 0: no budget
  *     model_ttl: 600             # INFERENCE_MODEL_TTL, seconds idle before unload; 0: never
+ *     max_concurrent_requests: 10   # INFERENCE_MAX_CONCURRENT_REQUESTS (docs/admission.md)
+ *     max_concurrent_per_model: 0   # INFERENCE_MAX_CONCURRENT_PER_MODEL; 0: local slots
+ *     queue_size: 100               # INFERENCE_QUEUE_SIZE; 0: no waiting
+ *     queue_strategy: fifo          # INFERENCE_QUEUE_STRATEGY: fifo | priority
+ *     reject_when_full: true        # INFERENCE_REJECT_WHEN_FULL
+ *     priority_enabled: false       # INFERENCE_PRIORITY_ENABLED; true: priority strategy
+ *     priority_levels: 3            # INFERENCE_PRIORITY_LEVELS, 1..3
+ *     default_priority: 2           # INFERENCE_DEFAULT_PRIORITY
+ *     shutdown_grace: 30            # INFERENCE_SHUTDOWN_GRACE, seconds
  *   preload: [stories260k]       # INFERENCE_PRELOAD_MODELS=a,b
  *   models:
  *     stories260k:
@@ -79,6 +88,8 @@ struct model_config {
 
 /* "none", "mean", "cls", "last": the values of model_config.pooling. */
 extern const char *const config_pooling_names[4];
+/* "fifo", "priority": the values of config.queue_strategy. */
+extern const char *const config_queue_strategy_names[2];
 
 enum provider_kind { PROVIDER_OPENAI, PROVIDER_OLLAMA };
 
@@ -202,6 +213,17 @@ struct config {
 	int breaker_cooldown_s; /* default 30 */
 	char *primary_provider; /* INFERENCE_PROVIDER; NULL: "local" */
 	struct orch_config orch;
+	/* Admission (docs/admission.md; spec: Request Handling, Queue
+	 * Behavior, Priority Queue).  Generation and embedding requests only. */
+	int max_concurrent_requests;  /* running at once; default 10 */
+	int max_concurrent_per_model; /* 0 (default): a local model's slots, remote: none */
+	int queue_size;               /* waiting at most; default 100; 0: nobody waits */
+	int queue_strategy;           /* config_queue_strategy_names[]: 0 fifo (default) */
+	bool reject_when_full;        /* default true: 429; false: wait past queue_size */
+	bool priority_enabled;        /* default false; true means queue_strategy priority */
+	int priority_levels;          /* 1..3, default 3 (3 is the highest) */
+	int default_priority;         /* 1..priority_levels, default 2 */
+	int shutdown_grace_s;         /* SIGTERM: drain this long, then cancel; default 30 */
 };
 
 /*
@@ -217,8 +239,12 @@ struct config {
  * empty file is valid (defaults).  Out of memory: BRG_E_NOMEM.
  *
  * Environment: INFERENCE_HOST, _PORT, _LOG_LEVEL, _REQUEST_TIMEOUT,
- * _MAX_BODY_BYTES, _API_KEY, _MEMORY_BUDGET_MB, _MODEL_TTL set the server
- * keys of the same meaning, with the same rules; INFERENCE_MODELS_DIR
+ * _MAX_BODY_BYTES, _API_KEY, _MEMORY_BUDGET_MB, _MODEL_TTL and the
+ * admission ones (_MAX_CONCURRENT_REQUESTS, _MAX_CONCURRENT_PER_MODEL,
+ * _QUEUE_SIZE, _QUEUE_STRATEGY, _REJECT_WHEN_FULL, _PRIORITY_ENABLED,
+ * _PRIORITY_LEVELS, _DEFAULT_PRIORITY, _SHUTDOWN_GRACE) set the server
+ * keys of the same meaning, with the same rules; default_priority must not
+ * exceed priority_levels; INFERENCE_MODELS_DIR
  * (relative: to the working directory); INFERENCE_GPU_LAYERS sets every
  * model's gpu_layers; INFERENCE_PRELOAD_MODELS=a,b replaces 'preload' (ids
  * must name models).  An empty value counts as unset — so an empty

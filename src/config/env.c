@@ -30,6 +30,15 @@ static const struct {
     {"INFERENCE_API_KEY", "api_key"},
     {"INFERENCE_MEMORY_BUDGET_MB", "memory_budget_mb"},
     {"INFERENCE_MODEL_TTL", "model_ttl"},
+    {"INFERENCE_MAX_CONCURRENT_REQUESTS", "max_concurrent_requests"},
+    {"INFERENCE_MAX_CONCURRENT_PER_MODEL", "max_concurrent_per_model"},
+    {"INFERENCE_QUEUE_SIZE", "queue_size"},
+    {"INFERENCE_QUEUE_STRATEGY", "queue_strategy"},
+    {"INFERENCE_REJECT_WHEN_FULL", "reject_when_full"},
+    {"INFERENCE_PRIORITY_ENABLED", "priority_enabled"},
+    {"INFERENCE_PRIORITY_LEVELS", "priority_levels"},
+    {"INFERENCE_DEFAULT_PRIORITY", "default_priority"},
+    {"INFERENCE_SHUTDOWN_GRACE", "shutdown_grace"},
 };
 
 /* INFERENCE_PRELOAD_MODELS=a,b: replaces the file's list; "" means none. */

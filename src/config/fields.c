@@ -36,6 +36,16 @@ const struct field config_server_fields[] = {
     {"api_keys_file", F_OPT_STR, 0, 0, CFG(api_keys_file)},
     {"memory_budget_mb", F_INT, 0, INT32_MAX, CFG(memory_budget_mb)}, /* 0: no budget */
     {"model_ttl", F_INT, 0, INT32_MAX, CFG(model_ttl_s)},             /* 0: never unload */
+    /* admission (docs/admission.md) */
+    {"max_concurrent_requests", F_INT, 1, 100000, CFG(max_concurrent_requests)},
+    {"max_concurrent_per_model", F_INT, 0, 100000, CFG(max_concurrent_per_model)},
+    {"queue_size", F_INT, 0, 1000000, CFG(queue_size)}, /* 0: nobody waits */
+    {"queue_strategy", F_QUEUE, 0, 0, CFG(queue_strategy)},
+    {"reject_when_full", F_BOOL, 0, 0, CFG(reject_when_full)},
+    {"priority_enabled", F_BOOL, 0, 0, CFG(priority_enabled)},
+    {"priority_levels", F_INT, 1, 3, CFG(priority_levels)},
+    {"default_priority", F_INT, 1, 3, CFG(default_priority)},
+    {"shutdown_grace", F_INT, 0, 86400, CFG(shutdown_grace_s)},
 };
 const size_t config_n_server_fields = N_OF(config_server_fields);
 
@@ -83,10 +93,18 @@ void config_join_names(char *buf, size_t len, const char *const *names, size_t n
 
 void config_join_field_names(char *buf, size_t len, const struct field *fields, size_t n)
 {
-	const char *names[16];
-	for (size_t i = 0; i < n && i < N_OF(names); i++)
+	const char *names[32] = {0};
+	size_t k = n < N_OF(names) ? n : N_OF(names), total = 0;
+	for (size_t i = 0; i < k; i++) {
 		names[i] = fields[i].name;
-	config_join_names(buf, len, names, n < N_OF(names) ? n : N_OF(names));
+		total += strlen(names[i]) + 2;
+	}
+	/* A list too long for 'buf' ends after a whole name, with ", ...". */
+	while (k > 0 && total + (k < n ? 5 : 0) >= len)
+		total -= strlen(names[--k]) + 2;
+	config_join_names(buf, len, names, k);
+	if (k < n)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", ...");
 }
 
 void config_describe(const struct field *f, char *buf, size_t len)
@@ -122,6 +140,9 @@ void config_describe(const struct field *f, char *buf, size_t len)
 		break;
 	case F_POOLING:
 		snprintf(buf, len, "one of mean, cls, last, none");
+		break;
+	case F_QUEUE:
+		snprintf(buf, len, "fifo or priority");
 		break;
 	case F_NAMES:
 		snprintf(buf, len, "a list of distinct non-empty names");
@@ -243,6 +264,7 @@ static enum brg_err set_str(const struct field *f, char *at, const char *text, b
 }
 
 const char *const config_pooling_names[4] = {"none", "mean", "cls", "last"};
+const char *const config_queue_strategy_names[2] = {"fifo", "priority"};
 
 /* A word among words[0..n) (case-insensitive); its index or -1. */
 static int word_index(const char *s, const char *const *words, int n)
@@ -269,6 +291,8 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		i = is_null ? -1 : word_index(text, bools, 8);
 	else if (f->kind == F_POOLING)
 		i = word_index(text, config_pooling_names, 4);
+	else if (f->kind == F_QUEUE)
+		i = is_null ? -1 : word_index(text, config_queue_strategy_names, 2);
 	else
 		i = is_null ? -1 : word_index(text, kinds, 2);
 	if (i < 0) {
@@ -276,11 +300,12 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		         f->kind == F_LOG_LEVEL ? "a log level"
 		         : f->kind == F_BOOL    ? "a boolean"
 		         : f->kind == F_POOLING ? "a pooling"
+		         : f->kind == F_QUEUE   ? "a queue strategy"
 		                                : "a provider kind",
 		         want);
 		return BRG_E_CONFIG;
 	}
-	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING)
+	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING || f->kind == F_QUEUE)
 		*(int *)at = i;
 	else if (f->kind == F_BOOL)
 		*(bool *)at = i >= 4;
@@ -303,6 +328,7 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
 	case F_BOOL:
 	case F_KIND:
 	case F_POOLING:
+	case F_QUEUE:
 		return set_word(f, at, text, is_null, want, why, why_len);
 	case F_STR:
 	case F_OPT_STR:

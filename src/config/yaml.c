@@ -296,7 +296,7 @@ enum brg_err config_yaml_fields(struct loader *ld, yaml_node_t *node, const char
 	for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
-		char path[256], want[256];
+		char path[256], want[512];
 		key_path(path, sizeof path, prefix, scalar(k));
 		const struct field *f = config_field_find(fields, n_fields, scalar(k));
 		if (!f) {

@@ -63,6 +63,19 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
                                size_t n_routes, http_error_fn on_error, void *ud,
                                struct http_server **out, struct brg_error *err);
 int http_server_port(const struct http_server *s);
+/*
+ * The first step of a graceful shutdown: stops accepting connections while
+ * the open ones carry on.  The listening socket is shut down too, so a new
+ * client is refused at once (ECONNREFUSED) instead of waiting in the
+ * kernel's backlog for an accept that never comes.  Idempotent; NULL is a
+ * no-op.  Any thread.
+ */
+void http_server_quiesce(struct http_server *s);
+/* An eventfd that becomes readable once the server is quiesced and no
+ * request is in progress: every one has been answered (its last byte
+ * handed to the socket) or dropped.  Idle keep-alive connections do not
+ * count.  For poll(); do not read or close it. */
+int http_server_idle_fd(const struct http_server *s);
 /* Stops accepting, waits for connection threads, frees.  NULL is a no-op. */
 void http_server_stop(struct http_server *s);
 

@@ -10,14 +10,17 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -37,6 +40,13 @@ struct http_server {
 	char *api_key;
 	struct http_keys *keys; /* NULL: no keys file */
 	int port;
+	int quiesced_fd; /* the listening socket after http_server_quiesce, else -1 */
+	/* Requests begun and not yet completed (answered or dropped), and an
+	 * eventfd signalled when that reaches 0 after the quiesce: a graceful
+	 * shutdown waits for the last response to be sent, not only made. */
+	atomic_int n_active;
+	atomic_bool is_quiesced;
+	int idle_efd;
 };
 
 struct http_exchange {
@@ -329,6 +339,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (!x)
 			return MHD_NO;
 		*con_cls = x;
+		atomic_fetch_add(&s->n_active, 1);
 		/* Refuse an announced oversize body before reading any of it. */
 		const char *cl =
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -355,14 +366,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	return x->result;
 }
 
+static void signal_idle(struct http_server *s)
+{
+	uint64_t one = 1;
+	if (write(s->idle_efd, &one, sizeof one) < 0)
+		log_warn("http: cannot signal that the last request ended");
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct http_exchange *x = *con_cls;
-	(void)cls;
 	(void)conn;
 	if (!x)
 		return;
+	if (atomic_fetch_sub(&s->n_active, 1) == 1 && atomic_load(&s->is_quiesced))
+		signal_idle(s);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_debug("http: %s %s ended early (libmicrohttpd reason %d)", x->method, x->path,
 		          (int)toe);
@@ -422,11 +442,19 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
 	                          .n_routes = n_routes,
 	                          .on_error = on_error,
 	                          .ud = ud,
-	                          .max_body_bytes = o->max_body_bytes};
+	                          .max_body_bytes = o->max_body_bytes,
+	                          .quiesced_fd = -1,
+	                          .idle_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+	if (s->idle_efd < 0) {
+		free(s);
+		return brg_fail(err, BRG_E_RESOURCE, "cannot create an eventfd: %s",
+		                strerror(errno));
+	}
 	if (o->api_key && *o->api_key)
 		s->api_key = strdup(o->api_key);
 	if (o->api_keys_file && (rc = http_keys_open(o->api_keys_file, &s->keys, err))) {
 		free(s->api_key);
+		close(s->idle_efd);
 		free(s);
 		return rc;
 	}
@@ -443,6 +471,7 @@ enum brg_err http_server_start(const struct http_opts *o, const struct http_rout
 	if (!s->d) {
 		free(s->api_key);
 		http_keys_free(s->keys);
+		close(s->idle_efd);
 		free(s);
 		return brg_fail(err, BRG_E_CONFIG, "cannot listen on %s:%d (port in use?)", o->host,
 		                o->port);
@@ -458,11 +487,38 @@ int http_server_port(const struct http_server *s)
 	return s->port;
 }
 
+int http_server_idle_fd(const struct http_server *s)
+{
+	return s->idle_efd;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+	if (!s || atomic_exchange(&s->is_quiesced, true))
+		return;
+	/* Either this sees 0 or the last on_completed sees the flag. */
+	if (atomic_load(&s->n_active) == 0)
+		signal_idle(s);
+	MHD_socket fd = MHD_quiesce_daemon(s->d);
+	if (fd == MHD_INVALID_SOCKET)
+		return;
+	/* libmicrohttpd no longer polls it, but its threads may still hold it
+	 * until MHD_stop_daemon: shut it down now, close it after.  On Linux a
+	 * listening socket shut down for reading leaves the listen state, so
+	 * connection attempts are refused and the backlog is reset. */
+	if (shutdown(fd, SHUT_RDWR) != 0)
+		log_warn("http: cannot shut the listening socket down: %s", strerror(errno));
+	s->quiesced_fd = fd;
+}
+
 void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
 	MHD_stop_daemon(s->d);
+	if (s->quiesced_fd >= 0)
+		close(s->quiesced_fd);
+	close(s->idle_efd);
 	free(s->api_key);
 	http_keys_free(s->keys);
 	free(s);

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "obs/obs.h"
 
 #define MAX_MEMBERS 16
 
@@ -25,6 +26,7 @@ struct member {
 	struct provider p;
 	int chain_position;
 	const char *default_model;
+	int obs_id; /* its index in obs/'s providers */
 	/* guarded by fallback.mu */
 	int consecutive_failures;
 	long long open_until_ms;
@@ -110,6 +112,7 @@ struct run {
 	struct gate gate; /* under mu */
 	atomic_bool has_output;
 	size_t member;          /* the provider of the current attempt */
+	int obs_model;          /* the current attempt's model, as obs/ counts it */
 	int cursor;             /* index into f->order of the next candidate; -1: no chain */
 	unsigned tried_mask;    /* members already tried */
 	struct brg_error tried; /* details: provider name → its error */
@@ -213,6 +216,20 @@ static const char *model_for(struct run *r, size_t m, bool is_first)
 	return mb->default_model;
 }
 
+static void keep_obs_id(void *ud, const struct model_info *mi)
+{
+	*(int *)ud = obs_model_id(mi->id);
+}
+
+/* How obs/ counts 'model' of provider p: under the id p lists it by. */
+static int obs_model_of(struct provider p, const char *model)
+{
+	int id = OBS_MODEL_OTHER;
+	if (p.ops->model)
+		p.ops->model(p.impl, model, keep_obs_id, &id);
+	return id;
+}
+
 static void attempt_ended(struct run *r);
 
 /* Tries member m.  BRG_OK: the attempt runs and owns the run. */
@@ -233,10 +250,13 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	r->n_done = 0;
 	memset(r->res, 0, r->n * sizeof *r->res);
 	struct provider p = r->f->members[m].p;
+	r->obs_model = obs_model_of(p, r->model);
+	obs_running_add(r->obs_model, (int)r->n);
 	gate_enter(&r->mu, &r->gate);
 	enum brg_err rc = p.ops->generate(p.impl, &r->req, r->inner, e);
 	bool is_ended = gate_leave(&r->mu, &r->gate);
 	if (rc) {
+		obs_running_add(r->obs_model, -(int)r->n);
 		record(r->f, m, e);
 		return rc;
 	}
@@ -256,12 +276,14 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 static enum brg_err walk_chain(struct fallback *f, int *cursor, unsigned *tried_mask,
                                struct brg_error *tried,
                                enum brg_err (*try_one)(void *run, size_t m, struct brg_error *e),
-                               void *run, struct brg_error *e)
+                               void *run, size_t from, struct brg_error *e)
 {
 	while (*cursor >= 0 && (size_t)*cursor < f->n_chain) {
 		size_t m = f->order[(*cursor)++];
 		if (*tried_mask & (1u << m))
 			continue;
+		obs_fallback(f->members[from].obs_id, f->members[m].obs_id);
+		from = m;
 		enum brg_err rc = try_one(run, m, e);
 		if (rc == BRG_OK)
 			return BRG_OK;
@@ -280,9 +302,11 @@ static enum brg_err try_later_member(void *run, size_t m, struct brg_error *e)
 	return try_member(run, m, false, e);
 }
 
-static enum brg_err try_next(struct run *r, struct brg_error *e)
+/* Moves on down the chain from member 'from', which failed. */
+static enum brg_err try_next(struct run *r, size_t from, struct brg_error *e)
 {
-	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, try_later_member, r, e);
+	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, try_later_member, r, from,
+	                  e);
 }
 
 /* The first error among the attempt's choices, or NULL. */
@@ -296,6 +320,7 @@ static const struct brg_error *attempt_error(const struct run *r)
 
 static void attempt_ended(struct run *r)
 {
+	obs_running_add(r->obs_model, -(int)r->n);
 	const struct brg_error *e = attempt_error(r);
 	record(r->f, r->member, e);
 	if (!e || atomic_load(&r->has_output) || !is_worth_retry(e->code) || r->cursor < 0) {
@@ -305,7 +330,7 @@ static void attempt_ended(struct run *r)
 	note_tried(r, r->member, e);
 	struct brg_error next;
 	brg_error_clear(&next);
-	if (try_next(r, &next) == BRG_OK)
+	if (try_next(r, r->member, &next) == BRG_OK)
 		return;
 	for (size_t i = 0; i < r->n; i++) {
 		r->res[i].finish = GEN_FINISH_ERROR;
@@ -382,7 +407,7 @@ enum brg_err fallback_generate(struct fallback *f, struct provider p, const stru
 		return BRG_OK;
 	if (is_chained && is_worth_retry(rc)) {
 		note_tried(run, (size_t)m, err);
-		rc = try_next(run, err);
+		rc = try_next(run, (size_t)m, err);
 		if (rc == BRG_OK)
 			return BRG_OK;
 	}
@@ -466,9 +491,10 @@ static enum brg_err erun_try_later_member(void *run, size_t m, struct brg_error 
 	return erun_try_member(run, m, false, e);
 }
 
-static enum brg_err erun_try_next(struct erun *r, struct brg_error *e)
+static enum brg_err erun_try_next(struct erun *r, size_t from, struct brg_error *e)
 {
-	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, erun_try_later_member, r, e);
+	return walk_chain(r->f, &r->cursor, &r->tried_mask, &r->tried, erun_try_later_member, r,
+	                  from, e);
 }
 
 static void erun_attempt_ended(struct erun *r)
@@ -484,7 +510,7 @@ static void erun_attempt_ended(struct erun *r)
 	r->res.vecs = NULL;
 	struct brg_error next;
 	brg_error_clear(&next);
-	if (erun_try_next(r, &next) == BRG_OK)
+	if (erun_try_next(r, r->member, &next) == BRG_OK)
 		return;
 	r->res.error = next;
 	erun_deliver(r);
@@ -515,7 +541,7 @@ enum brg_err fallback_embed(struct fallback *f, struct provider p, const struct 
 		return BRG_OK;
 	if (is_chained && is_worth_retry(rc)) {
 		brg_error_detail_str(&run->tried, p.ops->name, err->message);
-		rc = erun_try_next(run, err);
+		rc = erun_try_next(run, (size_t)m, err);
 		if (rc == BRG_OK)
 			return BRG_OK;
 	}
@@ -539,6 +565,7 @@ static void check_one(struct fallback *f, size_t m)
 	mb->is_healthy = rc == BRG_OK;
 	mb->latency_ms = latency;
 	mb->checked_at = (long long)time(NULL);
+	obs_provider_up(mb->obs_id, rc == BRG_OK);
 	if (rc == BRG_OK) {
 		/* A provider that answers again is given its chance back. */
 		mb->consecutive_failures = 0;
@@ -618,16 +645,28 @@ struct fallback *fallback_new(const struct fallback_opts *o)
 	return f;
 }
 
+/* A model a provider lists: a label value; one with slots is local. */
+static void obs_declare(void *ud, const struct model_info *mi)
+{
+	(void)ud;
+	obs_model_declare(mi->id, mi->n_slots > 0);
+}
+
 enum brg_err fallback_add(struct fallback *f, struct provider p, int chain_position,
                           const char *default_model)
 {
 	if (f->n_members == MAX_MEMBERS)
 		return BRG_E_INTERNAL;
 	size_t m = f->n_members++;
-	f->members[m] = (struct member){.p = p,
-	                                .chain_position = chain_position,
-	                                .default_model = default_model,
-	                                .latency_ms = -1};
+	f->members[m] =
+	    (struct member){.p = p,
+	                    .chain_position = chain_position,
+	                    .default_model = default_model,
+	                    .obs_id = obs_provider_declare(p.ops->name, !p.ops->check_health),
+	                    .latency_ms = -1};
+	/* Its catalogue becomes obs/'s label values, before any request. */
+	if (p.ops->each_model)
+		p.ops->each_model(p.impl, obs_declare, NULL);
 	if (chain_position < 0)
 		return BRG_OK;
 	/* Keep the chain sorted by position (insertion sort: a handful). */

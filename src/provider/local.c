@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "obs/obs.h"
 #include "provider/local_int.h"
 
 static const char *state_names[] = {"available", "loading", "loaded", "unloading", "failed"};
@@ -90,6 +91,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 		m->eng = eng;
 		m->error[0] = '\0';
 		m->last_used_ms = brg_now_ms();
+		obs_model_loaded(c->id, (double)(brg_now_ms() - t0) / 1000);
 		log_info("model %s loaded in %lld ms (%s, %d slots x %d tokens)", c->id,
 		         brg_now_ms() - t0, c->path, engine_n_slots(eng), engine_n_ctx(eng));
 	}
@@ -397,6 +399,7 @@ void local_unload_locked(struct local_provider *lp, struct local_model *m)
 	engine_free(eng);
 	pthread_mutex_lock(&lp->mu);
 	m->state = LM_AVAILABLE;
+	obs_model_unloaded(m->cfg->id);
 	pthread_cond_broadcast(&lp->cv);
 	log_info("model %s unloaded", m->cfg->id);
 }

@@ -73,8 +73,11 @@ test('a non-streaming client that disconnects is cancelled too', async (t) => {
   assert.equal(busy, 0, 'slot freed after the client left');
 });
 
-test('SIGTERM during a stream ends it and the server exits 0', async () => {
-  const srv = await startServer({ models: [{ id: 'stories', slots: 1, context_length: 8192 }] });
+test('SIGTERM during a stream longer than the grace period ends it, and the server exits 0', async () => {
+  const srv = await startServer({
+    models: [{ id: 'stories', slots: 1, context_length: 8192 }],
+    env: { INFERENCE_SHUTDOWN_GRACE: '1' },
+  });
   const s = await srv.client.chat.completions.create({ model: 'stories', messages: msgs, max_tokens: 8000, stream: true });
   let n = 0, stopping;
   try {
