@@ -1,5 +1,5 @@
 // sources: src/api/request.c src/route/*.c src/orchestrate/*.c
-// sources: src/provider/fallback.c src/core/*.c
+// sources: src/provider/fallback.c src/core/*.c src/obs/*.c
 // libs: -ljansson -lpthread
 /*
  * fuzz_chat_request.c — libFuzzer harness for api/request.c: the bytes go
