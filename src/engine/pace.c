@@ -24,12 +24,9 @@
 
 /* Prompt time per step, as a share of a decode-only step. */
 #define PACE_SHARE 1.0
-/* Budget before any mixed step has been timed, and the least it gets.
- * On a 2-core CPU a prompt token beside a stream costs about as much as
- * the stream's whole decode step (Qwen2.5-0.5B shape: ~25 ms each), so
- * anything above one token a step would triple the stream's gap. */
-#define PACE_FIRST 4
-#define PACE_MIN   1
+/* Budget before any mixed step has been timed, and the least it gets. */
+#define PACE_FIRST 16
+#define PACE_MIN   4
 /* Weight of the newest observation in the moving averages. */
 #define PACE_ALPHA 0.25
 

@@ -42,7 +42,7 @@ static void test_budget_is_one_decode_step_of_prompt(void **state)
 {
 	struct engine_pace p = {0};
 	observe(&p, 10, 1, 0, 0.030);
-	observe(&p, 10, 1, 8, 0.030 + 8 * 0.002);
+	observe(&p, 10, 1, 2, 0.030 + 2 * 0.002);
 	/* 2 ms a token: 15 tokens fit in 30 ms. */
 	int b = engine_pace_budget(&p, 1, 511);
 	assert_true(b >= 13 && b <= 16);
