@@ -66,16 +66,19 @@ static const char usage[] =
     "  admission: INFERENCE_MAX_CONCURRENT_REQUESTS, INFERENCE_MAX_CONCURRENT_PER_MODEL,\n"
     "  INFERENCE_QUEUE_SIZE, INFERENCE_QUEUE_STRATEGY, INFERENCE_REJECT_WHEN_FULL,\n"
     "  INFERENCE_PRIORITY_ENABLED, INFERENCE_PRIORITY_LEVELS, INFERENCE_DEFAULT_PRIORITY,\n"
-    "  INFERENCE_SHUTDOWN_GRACE;\n"
+    "  INFERENCE_SHUTDOWN_GRACE; INFERENCE_LOG_PROMPTS=true puts prompts in the\n"
+    "  request log (off by default);\n"
     "  remote backends: INFERENCE_PROVIDER, OPENAI_API_KEY, OPENAI_API_BASE,\n"
     "  OPENAI_TIMEOUT, LOCAL_INFERENCE_URL, LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT,\n"
     "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT.\n"
     "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries (found next to the\n"
     "  binary's deps/ by default).\n"
     "\n"
-    "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
-    "  GET /v1/models/{id}, POST /v1/models/{id}/load, POST /v1/models/{id}/unload,\n"
-    "  GET /health, GET /health/ready, GET /v1/health/inference.\n";
+    "Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,\n"
+    "  GET /v1/models, GET /v1/models/{id}, POST /v1/models/{id}/load,\n"
+    "  POST /v1/models/{id}/unload,"
+    " GET /health, GET /health/ready,\n"
+    "  GET /v1/health/inference, GET /metrics.\n";
 
 struct cli {
 	const char *command;

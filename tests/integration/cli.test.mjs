@@ -14,7 +14,8 @@ const run = (args, env = {}) => spawnSync(BIN, args, { encoding: 'utf8', env: { 
 test('--help lists the commands and exits 0', () => {
   const r = run(['--help']);
   assert.equal(r.status, 0);
-  for (const word of ['serve', 'models', 'verify', '--config', 'INFERENCE_PORT']) assert.match(r.stdout, new RegExp(word));
+  for (const word of ['serve', 'models', 'verify', '--config', 'INFERENCE_PORT', 'INFERENCE_MEMORY_BUDGET_MB',
+    'INFERENCE_QUEUE_SIZE', 'GET /metrics', 'POST /v1/embeddings']) assert.match(r.stdout, new RegExp(word));
 });
 
 test('a config error names the file, the line and the key, and exits 2', () => {
