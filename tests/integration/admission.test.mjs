@@ -118,7 +118,9 @@ test('INFERENCE_REQUEST_TIMEOUT is end to end: 504 with the phase, streams end w
   // one that will take the slot first: 2 is still queued at its deadline.
   const queued = short(srv, { priority: 1 }).then(() => null, (e) => e);
   await until(srv, (a) => a.queued === 1, 'the low-priority request to queue');
-  await new Promise((r) => setTimeout(r, 300));
+  // 1 s later, so that 3 still has time left to be generating when the
+  // stream's deadline frees the slot, even under valgrind.
+  await new Promise((r) => setTimeout(r, 1000));
   const blocking = long(srv, { priority: 3, max_tokens: 8000 }).then(() => null, (e) => e);
   await until(srv, (a) => a.queued === 2, 'the high-priority request to queue');
 
