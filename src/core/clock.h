@@ -1,5 +1,5 @@
 /*
- * clock.h — the monotonic millisecond clock every deadline in brigade is
+ * clock.h — the monotonic clock every deadline and duration in brigade is
  * measured on (request timeouts, first-byte timeouts, breaker cool-downs).
  * Header-only: one call to clock_gettime, no state.
  */
@@ -14,6 +14,15 @@ static inline long long brg_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds on the same clock: for durations shorter than a millisecond
+ * (decode steps, request timings). */
+static inline long long brg_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 #endif

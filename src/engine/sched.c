@@ -49,8 +49,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine_int.h"
 
@@ -334,13 +334,6 @@ static int build_batch(struct engine_model *m, int *n_decode, int *n_prompt)
 	return b->n_tokens;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /*
  * llama_decode failed.  Whatever part of the batch reached the KV cache is
  * removed (each slot goes back to its n_past), and the newest job in the
@@ -373,13 +366,13 @@ static void step(struct engine_model *m)
 	int n_decode, n_prompt;
 	if (build_batch(m, &n_decode, &n_prompt) == 0)
 		return;
-	double t0 = now_s();
+	long long t0 = brg_now_us();
 	int ret = llama_decode(m->ctx, m->batch);
 	if (ret != 0) {
 		recover(m, ret);
 		return;
 	}
-	engine_pace_observe(&m->pace, n_decode, n_prompt, now_s() - t0);
+	engine_pace_observe(&m->pace, n_decode, n_prompt, (double)(brg_now_us() - t0) * 1e-6);
 	atomic_fetch_add(&m->n_steps, 1);
 	if (n_decode > 0 && n_prompt > 0)
 		atomic_fetch_add(&m->n_mixed_steps, 1);

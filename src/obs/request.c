@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "core/clock.h"
 
 struct obs_request {
 	enum obs_endpoint ep;
@@ -34,9 +35,7 @@ static atomic_ullong n_made_up_ids;
 
 long long obs_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return brg_now_us();
 }
 
 static bool is_hex(const char *s, size_t n)

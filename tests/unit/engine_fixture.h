@@ -19,6 +19,7 @@
 
 #include "../common/utf8_check.h"
 
+#include "core/clock.h"
 #include "engine/engine.h"
 
 #define BACKEND_DIR  "deps/llama-bin/bins/linux-x64"
@@ -177,9 +178,7 @@ static inline const struct brg_detail *find_detail(const struct brg_error *e, co
 
 static inline double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)brg_now_us() / 1e6;
 }
 
 /* ---- prefix KV reuse and shared prefill ---- */
