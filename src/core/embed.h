@@ -30,6 +30,7 @@ struct embed_request {
 	size_t n_inputs; /* 1..EMBED_MAX_INPUTS */
 	int dimensions;  /* 0: the model's own size */
 	const atomic_bool *cancel;
+	const char *traceparent; /* as in struct gen_request; NULL: none */
 };
 
 struct embed_result {

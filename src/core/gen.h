@@ -100,6 +100,9 @@ struct gen_request {
 	struct gen_params params;
 	size_t n_choices; /* >= 1; choice i samples with seed + i */
 	const atomic_bool *cancel;
+	/* W3C trace context for this call ("00-<trace>-<span>-<flags>"), sent
+	 * upstream as the traceparent header by remote providers; NULL: none. */
+	const char *traceparent;
 };
 
 #endif

@@ -95,7 +95,8 @@ void remote_xfer_fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
 
 /* ---- the common transfer ------------------------------------------------ */
 
-static struct curl_slist *make_headers(const struct remote_provider *rp, const char *accept)
+static struct curl_slist *make_headers(const struct remote_provider *rp, const char *accept,
+                                       const char *traceparent)
 {
 	const struct provider_config *c = rp->cfg;
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -111,19 +112,24 @@ static struct curl_slist *make_headers(const struct remote_provider *rp, const c
 	}
 	for (size_t i = 0; i < c->n_headers; i++)
 		h = curl_slist_append(h, c->headers[i]);
+	if (traceparent && strlen(traceparent) < 64) {
+		snprintf(line, sizeof line, "traceparent: %s", traceparent);
+		h = curl_slist_append(h, line);
+	}
 	return h;
 }
 
 enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
                               const struct xfer_ops *ops, const atomic_bool *cancel,
-                              const char *accept, curl_write_callback write)
+                              const char *accept, const char *traceparent,
+                              curl_write_callback write)
 {
 	x->ops = ops;
 	x->rp = rp;
 	x->cancel = cancel;
 	buf_init(&x->err_body, REMOTE_MAX_ERROR_BODY);
 	x->easy = remote_loop_easy();
-	x->headers = make_headers(rp, accept);
+	x->headers = make_headers(rp, accept, traceparent);
 	if (!x->easy || !x->headers)
 		return BRG_E_NOMEM;
 	CURL *e = x->easy;
@@ -357,9 +363,9 @@ static struct xfer *gen_new(struct remote_provider *rp, const struct gen_request
 	if (!g)
 		return NULL;
 	bool is_ollama = remote_is_ollama(rp);
-	enum brg_err rc =
-	    remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
-	                     is_ollama ? "application/x-ndjson" : "text/event-stream", on_write);
+	enum brg_err rc = remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
+	                                   is_ollama ? "application/x-ndjson" : "text/event-stream",
+	                                   r->traceparent, on_write);
 	g->n = n;
 	g->want_logprobs = r->params.want_logprobs && !is_ollama; /* Ollama sends none */
 	g->body = strdup(body_json);
@@ -462,7 +468,7 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 {
 	struct remote_provider *rp = impl;
 	CURL *e = curl_easy_init();
-	struct curl_slist *h = make_headers(rp, "application/json");
+	struct curl_slist *h = make_headers(rp, "application/json", NULL);
 	if (!e || !h) {
 		curl_easy_cleanup(e);
 		curl_slist_free_all(h);

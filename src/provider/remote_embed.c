@@ -222,8 +222,8 @@ enum brg_err remote_embed(void *impl, const struct embed_request *r, struct embe
 	ex->n_inputs = r->n_inputs;
 	ex->n_bodies = is_ollama ? r->n_inputs : 1;
 	ex->bodies = calloc(ex->n_bodies, sizeof *ex->bodies);
-	enum brg_err rc =
-	    remote_xfer_init(&ex->x, rp, &EMBED_OPS, r->cancel, "application/json", on_body);
+	enum brg_err rc = remote_xfer_init(&ex->x, rp, &EMBED_OPS, r->cancel, "application/json",
+	                                   r->traceparent, on_body);
 	if (!rc && !ex->bodies)
 		rc = BRG_E_NOMEM;
 	for (size_t i = 0; !rc && i < ex->n_bodies; i++)

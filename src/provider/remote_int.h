@@ -79,13 +79,15 @@ struct xfer {
 /*
  * Sets up the common part: an easy handle POSTing 'body' (borrowed: it
  * must outlive the transfer) to base_url + 'path', with our headers (JSON
- * body, 'accept', the key, the configured extra headers), timeouts and
+ * body, 'accept', the key, the configured extra headers, 'traceparent'
+ * when not NULL), timeouts and
  * 'write' as the body callback (its userdata is x).  Errors: BRG_E_NOMEM
  * (remote_xfer_fini() releases what was made).
  */
 enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
                               const struct xfer_ops *ops, const atomic_bool *cancel,
-                              const char *accept, curl_write_callback write);
+                              const char *accept, const char *traceparent,
+                              curl_write_callback write);
 /* Points the handle at another request: same rules as init. */
 void remote_xfer_request(struct xfer *x, const char *path, const char *body);
 void remote_xfer_fini(struct xfer *x);
