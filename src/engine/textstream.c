@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 static const unsigned char replacement[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
 
 struct stop {
@@ -76,43 +78,6 @@ struct sinkbuf {
 	size_t len;
 };
 
-/* Whether s[0..len) is valid UTF-8 without NUL, by the decoder's rules. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char b = s[i];
-		size_t need;
-		unsigned char lo = 0x80, hi = 0xBF;
-		if (b >= 0x01 && b <= 0x7F) {
-			i++;
-			continue;
-		} else if (b >= 0xC2 && b <= 0xDF) {
-			need = 1;
-		} else if (b >= 0xE0 && b <= 0xEF) {
-			need = 2;
-			lo = b == 0xE0 ? 0xA0 : 0x80;
-			hi = b == 0xED ? 0x9F : 0xBF;
-		} else if (b >= 0xF0 && b <= 0xF4) {
-			need = 3;
-			lo = b == 0xF0 ? 0x90 : 0x80;
-			hi = b == 0xF4 ? 0x8F : 0xBF;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < need)
-			return false;
-		for (size_t k = 1; k <= need; k++) {
-			if (s[i + k] < lo || s[i + k] > hi)
-				return false;
-			lo = 0x80;
-			hi = 0xBF;
-		}
-		i += need + 1;
-	}
-	return true;
-}
-
 static void kmp_build(struct stop *st)
 {
 	st->fail[0] = 0;
@@ -139,7 +104,7 @@ struct textstream *textstream_new(const char *const *stops, size_t n_stops)
 	for (size_t i = 0; i < n_stops; i++) {
 		const char *s = stops[i];
 		size_t len = s ? strlen(s) : 0;
-		if (len == 0 || !utf8_valid((const unsigned char *)s, len))
+		if (len == 0 || !utf8_valid(s, len))
 			continue;
 		struct stop *st = &ts->stops[ts->n_stops++];
 		st->s = malloc(len);

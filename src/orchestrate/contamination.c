@@ -43,7 +43,7 @@ struct words {
 
 static size_t char_len(const struct words *w, size_t pos)
 {
-	size_t n = context_utf8_len(w->s + pos, w->len - pos);
+	size_t n = utf8_len(w->s + pos, w->len - pos);
 	return n ? n : 1;
 }
 
@@ -67,7 +67,7 @@ static bool is_word_char(const unsigned char *s, size_t n)
 		return !(s[0] == 0xE2 && (s[1] == 0x80 || s[1] == 0x81)) &&
 		       !(s[0] == 0xE3 && s[1] == 0x80) &&
 		       !(s[0] == 0xEF && s[1] == 0xBF && s[2] == 0xBD);
-	return n == 4 && context_utf8_len(s, 4) == 4;
+	return n == 4 && utf8_len(s, 4) == 4;
 }
 
 static bool is_break(const struct words *w, size_t pos, size_t n)

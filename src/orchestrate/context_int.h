@@ -11,19 +11,12 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/utf8.h"
 #include "core/err.h"
 
 #define CONTEXT_ELLIPSIS     "\xE2\x80\xA6" /* U+2026 … */
 #define CONTEXT_REPLACEMENT  "\xEF\xBF\xBD" /* U+FFFD */
 #define CONTEXT_TEXT_UNLIMIT ((size_t)-1 / 2)
-
-/* Byte length of the valid UTF-8 character at s[0..len): 1..4, or 0 when
- * the bytes there are not one (stray continuation, overlong form,
- * surrogate, past U+10FFFF, truncated).  len must be >= 1. */
-size_t context_utf8_len(const unsigned char *s, size_t len);
-
-/* Whether s[0..len) is valid UTF-8 without NUL bytes. */
-bool context_utf8_valid(const char *s, size_t len);
 
 /* Whether 's' is NULL or holds only ASCII whitespace and control bytes. */
 bool context_is_blank(const char *s);

@@ -143,7 +143,7 @@ enum brg_err handoff_set_context(struct handoff *h, const char *text, struct brg
 
 static bool is_text(const char *s)
 {
-	return s && context_utf8_valid(s, strlen(s));
+	return s && utf8_valid(s, strlen(s));
 }
 
 static enum brg_err validate_list(const struct strlist *l, const char *name, struct brg_error *err)
@@ -168,8 +168,7 @@ enum brg_err handoff_validate(const struct handoff *h, struct brg_error *err)
 	if (!h)
 		return invalid(err, "handoff", "no handoff state");
 	size_t id_len = strnlen(h->request_id, HANDOFF_REQUEST_ID_MAX);
-	if (id_len == 0 || id_len == HANDOFF_REQUEST_ID_MAX ||
-	    !context_utf8_valid(h->request_id, id_len))
+	if (id_len == 0 || id_len == HANDOFF_REQUEST_ID_MAX || !utf8_valid(h->request_id, id_len))
 		return invalid(err, "request_id", "request_id is missing or malformed");
 	if (context_is_blank(h->goal) || !is_text(h->goal))
 		return invalid(err, "goal", "the goal is missing");

@@ -102,9 +102,9 @@ static void test_text_is_cleaned_folded_and_cut_at_boundaries(void **state)
 	assert_int_equal(context_text_append(&b, "y\xFFz", 3, 100, false), BRG_OK);
 	assert_string_equal(b.data, "x:y\xEF\xBF\xBDz");
 	buf_fini(&b);
-	assert_true(context_utf8_valid("\xF4\x8F\xBF\xBF", 4));
-	assert_false(context_utf8_valid("\xF4\x90\x80\x80", 4)); /* past U+10FFFF */
-	assert_false(context_utf8_valid("\xE0\x80\xAF", 3));     /* overlong */
+	assert_true(utf8_valid("\xF4\x8F\xBF\xBF", 4));
+	assert_false(utf8_valid("\xF4\x90\x80\x80", 4)); /* past U+10FFFF */
+	assert_false(utf8_valid("\xE0\x80\xAF", 3));     /* overlong */
 }
 
 /* ---- budgets ------------------------------------------------------------------- */
