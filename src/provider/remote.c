@@ -278,6 +278,9 @@ static int on_event(void *ud, const char *data, size_t len)
 		return stop;
 	}
 	size_t n_choices = 0;
+	char scratch[4096];
+	if (wire_decode_openai_fast(data, len, &n_choices, &d, scratch, sizeof scratch))
+		return deliver(g, &d);
 	for (size_t k = 0; k == 0 || k < n_choices; k++) {
 		enum brg_err rc = wire_decode_openai(data, len, k, &n_choices, &d, &holder);
 		int stop = rc ? 1 : deliver(g, &d);

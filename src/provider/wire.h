@@ -80,6 +80,18 @@ struct wire_delta {
 enum brg_err wire_decode_openai(const char *data, size_t len, size_t k, size_t *n_choices,
                                 struct wire_delta *out, void **holder);
 
+/*
+ * The everyday chunk without a document (wire_fast.c): true when the event
+ * is a chunk of at most one choice with no log-probabilities, no error
+ * and nothing a general reading could see differently; out and *n_choices
+ * are then exactly what wire_decode_openai(data, len, 0, ...) gives, and
+ * out->text points into 'data' or into 'scratch' (cap bytes, used for
+ * text with escapes).  False: nothing is promised about 'out'; decode the
+ * event with wire_decode_openai.  Never fails otherwise, never allocates.
+ */
+bool wire_decode_openai_fast(const char *data, size_t len, size_t *n_choices,
+                             struct wire_delta *out, char *scratch, size_t cap);
+
 /* One Ollama NDJSON line from /api/chat or /api/generate: message.content
  * or response, done, done_reason, prompt_eval_count, eval_count, error.
  * Always choice 0.  Same holder rule; errors: BRG_E_BAD_JSON. */

@@ -22,10 +22,11 @@
  * it is UTF-8 and the body reads back to the same text, as a chat prompt
  * and as an embeddings input, asking for logprobs (OpenAI only) exactly
  * when the request wanted them.  An event starting with '!' makes the
- * callback ask to stop, so cancellation is split-tested too.  Embeddings answers: a refusal holds
- * no vectors, gives a known code and a UTF-8 reason; a success holds
- * exactly n_inputs × dim finite floats (ASan checks the allocation's size
- * as every one is read), dim >= 1, within WIRE_EMBED_MAX_FLOATS.
+ * callback ask to stop, so cancellation is split-tested too.  Every event
+ * the fast chunk decoder accepts must decode the same through jansson.  Embeddings answers: a
+ * refusal holds no vectors, gives a known code and a UTF-8 reason; a success holds exactly n_inputs
+ * × dim finite floats (ASan checks the allocation's size as every one is read), dim >= 1, within
+ * WIRE_EMBED_MAX_FLOATS.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -94,6 +95,30 @@ static void check_delta(enum brg_err rc, const struct wire_delta *d, void *holde
 	CHECK(d->text || d->text_len == 0);
 }
 
+/* The fast decoder, where it accepts an event, reads it exactly as the
+ * general one does (with a scratch space too small for some escaped
+ * texts, so giving up on those is exercised as well). */
+static void check_fast(const char *data, size_t len)
+{
+	struct wire_delta f, d;
+	char scratch[64];
+	size_t n_fast = 99, n_choices = 0;
+	void *holder = NULL;
+	bool is_fast = wire_decode_openai_fast(data, len, &n_fast, &f, scratch, sizeof scratch);
+	if (!is_fast)
+		return;
+	enum brg_err rc = wire_decode_openai(data, len, 0, &n_choices, &d, &holder);
+	CHECK(rc == BRG_OK && !d.is_error && !d.is_done);
+	CHECK(n_fast == n_choices && n_fast <= 1);
+	CHECK(f.index == d.index && f.has_finish == d.has_finish && f.finish == d.finish);
+	CHECK(f.has_usage == d.has_usage && f.n_prompt == d.n_prompt &&
+	      f.n_completion == d.n_completion);
+	CHECK(d.n_logprobs == 0 && f.n_logprobs == 0 && !f.is_error && !f.is_done);
+	CHECK((f.text == NULL) == (d.text == NULL) && f.text_len == d.text_len);
+	CHECK(f.text_len == 0 || memcmp(f.text, d.text, f.text_len) == 0);
+	wire_holder_free(holder);
+}
+
 static void decode(const struct run *r, const char *data, size_t len)
 {
 	struct wire_delta d;
@@ -105,6 +130,7 @@ static void decode(const struct run *r, const char *data, size_t len)
 		wire_holder_free(holder);
 		return;
 	}
+	check_fast(data, len);
 	size_t n_choices = 0;
 	for (size_t k = 0; k == 0 || k < n_choices; k++) {
 		enum brg_err rc = wire_decode_openai(data, len, k, &n_choices, &d, &holder);
