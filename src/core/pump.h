@@ -38,4 +38,14 @@ bool pump_thread_is_busy(void);
 /* poll(), doing the calling thread's own I/O meanwhile when it has any. */
 int pump_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 
+/*
+ * For a producer about to signal 'fd' (an eventfd its consumer waits on):
+ * true when the calling thread is that consumer, inside pump_poll() with
+ * 'fd' among its fds — the producer's work is running in the consumer's
+ * own pump.  pump_poll() then reports 'fd' readable itself and the
+ * producer must not write to it: the write, the wake-up and the read that
+ * clears it would be three system calls for a thread telling itself.
+ */
+bool pump_signal_here(int fd);
+
 #endif

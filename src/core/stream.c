@@ -26,6 +26,7 @@ struct gen_stream {
 	pthread_mutex_t mu;
 	pthread_cond_t done_cv;
 	int efd;
+	atomic_bool is_written; /* efd has been written to: its counter may be set */
 	atomic_bool cancel;
 	size_t n_choices;
 	size_t n_done;
@@ -35,6 +36,9 @@ struct gen_stream {
 
 static void wake(struct gen_stream *s)
 {
+	if (pump_signal_here(s->efd))
+		return; /* the producer runs in the consumer's own pump */
+	atomic_store(&s->is_written, true);
 	uint64_t one = 1;
 	/* EAGAIN means the counter is already non-zero: the consumer will wake. */
 	ssize_t n = write(s->efd, &one, sizeof one);
@@ -94,6 +98,7 @@ static void spare_key_init(void)
 	spare_key_ok = pthread_key_create(&spare_key, spare_close) == 0;
 }
 
+/* A spare's counter is zero: efd_put cleared it. */
 static int efd_take(void)
 {
 	if (tl_spare_efd < 0)
@@ -101,14 +106,14 @@ static int efd_take(void)
 	int fd = tl_spare_efd;
 	tl_spare_efd = -1;
 	pthread_setspecific(spare_key, NULL);
-	uint64_t v;
-	while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
-		;
 	return fd;
 }
 
-static void efd_put(int fd)
+static void efd_put(int fd, bool is_written)
 {
+	uint64_t v;
+	while (is_written && read(fd, &v, sizeof v) < 0 && errno == EINTR)
+		;
 	pthread_once(&spare_once, spare_key_init);
 	/* The key's value is fd + 1, so fd 0 is not mistaken for "none". */
 	if (!spare_key_ok || tl_spare_efd >= 0 ||
@@ -131,6 +136,7 @@ struct gen_stream *gen_stream_new(size_t n_choices, size_t max_text_bytes)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
 	atomic_init(&s->cancel, false);
+	atomic_init(&s->is_written, false);
 	s->n_choices = n_choices;
 	buf_init(&s->notes, max_text_bytes);
 	for (size_t i = 0; i < n_choices; i++) {
@@ -155,7 +161,7 @@ void gen_stream_free(struct gen_stream *s)
 		buf_fini(&s->choices[i].text);
 	buf_fini(&s->notes);
 	free(s->choices);
-	efd_put(s->efd);
+	efd_put(s->efd, atomic_load(&s->is_written));
 	pthread_cond_destroy(&s->done_cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -222,7 +228,8 @@ enum brg_err gen_stream_take_notes(struct gen_stream *s, struct buf *out)
 void gen_stream_ack(struct gen_stream *s)
 {
 	uint64_t v;
-	while (read(s->efd, &v, sizeof v) < 0 && errno == EINTR)
+	/* Never written (every signal came through the pump): nothing to clear. */
+	while (atomic_load(&s->is_written) && read(s->efd, &v, sizeof v) < 0 && errno == EINTR)
 		;
 }
 

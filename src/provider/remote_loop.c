@@ -89,19 +89,22 @@ static void check_deadlines(struct xloop *l)
 	}
 }
 
-static void reap(struct xloop *l)
+/* Ends the finished transfers; returns how many. */
+static int reap(struct xloop *l)
 {
 	CURLMsg *msg;
-	int left;
+	int left, n = 0;
 	while ((msg = curl_multi_info_read(l->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
+		n++;
 		struct xfer *x = NULL;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		CURLcode cc = msg->data.result;
 		detach(l, x);
 		x->ops->end(x, cc);
 	}
+	return n;
 }
 
 /* libcurl sizes its connection cache from the handles added at the time
@@ -296,8 +299,27 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 	if (n)
 		memcpy(all, fds, n * sizeof *fds);
 	memcpy(all + n, t->socks, t->n_socks * sizeof *t->socks);
-	nfds_t n_all = n + t->n_socks;
 	long long now = brg_now_ms();
+	int running = 0;
+	if (t->timer_at >= 0 && t->timer_at <= now) {
+		/* libcurl's work is due now (a new transfer's connect and send):
+		 * do it first rather than spend a poll that cannot wait. */
+		t->timer_at = -1;
+		curl_multi_socket_action(t->l.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		memcpy(all + n, t->socks, t->n_socks * sizeof *t->socks);
+		if (reap(&t->l)) {
+			/* A transfer ended inside that call (a fast upstream answers
+			 * before libcurl returns): its consumer has news, so a poll,
+			 * even one that does not wait, would only cost time. */
+			for (nfds_t i = 0; i < n; i++)
+				fds[i].revents = 0;
+			check_deadlines(&t->l);
+			if (!t->l.active)
+				pump_thread_set(NULL);
+			return 0;
+		}
+	}
+	nfds_t n_all = n + t->n_socks;
 	long wait = timeout_ms < 0 || timeout_ms > POLL_ACTIVE_MS ? POLL_ACTIVE_MS : timeout_ms;
 	if (t->timer_at >= 0 && t->timer_at - now < wait)
 		wait = t->timer_at <= now ? 0 : (long)(t->timer_at - now);
@@ -308,7 +330,6 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 		fds[i].revents = rc > 0 ? all[i].revents : 0;
 		ready += fds[i].revents != 0;
 	}
-	int running = 0;
 	for (nfds_t i = n; rc > 0 && i < n_all; i++) {
 		short re = all[i].revents;
 		if (!re)
