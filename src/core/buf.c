@@ -79,6 +79,14 @@ enum brg_err buf_appendf(struct buf *b, const char *fmt, ...)
 	return BRG_OK;
 }
 
+void buf_truncate(struct buf *b, size_t n)
+{
+	if (n >= b->len)
+		return;
+	b->len = n;
+	b->data[n] = '\0';
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {

@@ -26,6 +26,9 @@ void buf_reset(struct buf *b);
 enum brg_err buf_append(struct buf *b, const void *p, size_t n) __attribute__((warn_unused_result));
 enum brg_err buf_appendf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));
+/* Keeps the first n bytes (n <= len): takes back what was appended since
+ * len was n. */
+void buf_truncate(struct buf *b, size_t n);
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the contents to the caller (free() them) and leaves 'b' empty. */
