@@ -31,6 +31,8 @@
 
 #include <jansson.h>
 
+#include "core/jw.h"
+#include "core/utf8.h"
 #include "provider/wire_int.h"
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -66,100 +68,6 @@ enum brg_err wire_put_string(json_t *obj, const char *key, const char *s)
 	return err ? err : wire_put(obj, key, v);
 }
 
-/* The shortest decimal that reads back as f, as a JSON real.  Errors:
- * BRG_E_BAD_REQUEST for NaN or infinity (JSON has no such numbers). */
-static enum brg_err put_float(json_t *obj, const char *key, float f)
-{
-	if (!isfinite(f))
-		return BRG_E_BAD_REQUEST;
-	char s[32];
-	for (int prec = 1; prec <= 9; prec++) {
-		snprintf(s, sizeof s, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
-			break;
-	}
-	return wire_put(obj, key, json_real(strtod(s, NULL)));
-}
-
-static enum brg_err put_messages(json_t *obj, const struct gen_request *r)
-{
-	json_t *msgs = json_array();
-	if (!msgs || json_object_set_new(obj, "messages", msgs))
-		return BRG_E_NOMEM;
-	for (size_t i = 0; i < r->n_msgs; i++) {
-		json_t *m = json_object();
-		if (!m || json_array_append_new(msgs, m))
-			return BRG_E_NOMEM;
-		enum brg_err err = wire_put_string(m, "role", r->msgs[i].role);
-		if (!err)
-			err = wire_put_string(m, "content", r->msgs[i].content);
-		if (err)
-			return err;
-	}
-	return BRG_OK;
-}
-
-static enum brg_err put_stops(json_t *obj, const struct gen_params *gp)
-{
-	json_t *stops = json_array();
-	if (!stops || json_object_set_new(obj, "stop", stops))
-		return BRG_E_NOMEM;
-	size_t n = gp->n_stops < GEN_MAX_STOPS ? gp->n_stops : GEN_MAX_STOPS;
-	for (size_t i = 0; i < n; i++) {
-		json_t *v;
-		enum brg_err err = wire_string_of(gp->stops[i], &v);
-		if (err)
-			return err;
-		if (json_array_append_new(stops, v))
-			return BRG_E_NOMEM;
-	}
-	return BRG_OK;
-}
-
-/*
- * The sampling fields both wire formats share, under the same rules: a
- * field is sent only when it differs from "off" (temperature always: the
- * backends' own defaults differ from OpenAI's 1).  'max_key' is the name
- * of the token limit ("max_tokens" or Ollama's "num_predict").  Ollama's
- * own defaults are top_p 0.9 and top_k 40, not "off": with is_explicit
- * both are always sent, so a request samples as the client asked.
- */
-static enum brg_err put_sampling(json_t *obj, const struct gen_params *gp, const char *max_key,
-                                 bool is_explicit)
-{
-	enum brg_err err = BRG_OK;
-	if (gp->n_max_tokens >= 0)
-		err = wire_put(obj, max_key, json_integer(gp->n_max_tokens));
-	if (!err)
-		err = put_float(obj, "temperature", gp->temperature);
-	if (!err && (is_explicit || gp->top_p != 1.0f))
-		err = put_float(obj, "top_p", gp->top_p);
-	if (!err && (is_explicit || gp->top_k > 0))
-		err = wire_put(obj, "top_k", json_integer(gp->top_k));
-	if (!err && gp->min_p > 0.0f)
-		err = put_float(obj, "min_p", gp->min_p);
-	if (!err && gp->presence_penalty != 0.0f)
-		err = put_float(obj, "presence_penalty", gp->presence_penalty);
-	if (!err && gp->frequency_penalty != 0.0f)
-		err = put_float(obj, "frequency_penalty", gp->frequency_penalty);
-	if (!err && gp->has_seed)
-		err = wire_put(obj, "seed", json_integer(gp->seed));
-	if (!err && gp->n_stops)
-		err = put_stops(obj, gp);
-	return err;
-}
-
-/* model, then messages (chat) or prompt (completion), then stream: true. */
-static enum brg_err put_head(json_t *obj, const struct gen_request *r, const char *model)
-{
-	enum brg_err err = wire_put_string(obj, "model", model ? model : r->model);
-	if (!err)
-		err = r->msgs ? put_messages(obj, r) : wire_put_string(obj, "prompt", r->prompt);
-	if (!err)
-		err = wire_put(obj, "stream", json_true());
-	return err;
-}
-
 /* Serializes and frees 'root' (whatever err says); *out is malloc'd. */
 enum brg_err wire_finish_body(json_t *root, enum brg_err err, char **out)
 {
@@ -173,82 +81,180 @@ enum brg_err wire_finish_body(json_t *root, enum brg_err err, char **out)
 	return err;
 }
 
+/* A generation's body is written straight into a buffer (core/jw.h); its
+ * size is bounded by the client's request, checked long before here. */
+#define WIRE_MAX_BODY (SIZE_MAX / 4)
+
+/* Records a failure of our own in the writer (the first one sticks). */
+static void fail(struct jw *w, enum brg_err err)
+{
+	if (!w->err)
+		w->err = err;
+}
+
+/* A string member; NULL is sent as "". */
+static void put_str(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_str(w, s ? s : "");
+}
+
+static void put_int(struct jw *w, const char *key, long long v)
+{
+	jw_key(w, key);
+	jw_int(w, v);
+}
+
+/* The shortest decimal that reads back as f, as a JSON real.  NaN and
+ * infinity fail with BRG_E_BAD_REQUEST (JSON has no such numbers). */
+static void put_float(struct jw *w, const char *key, float f)
+{
+	if (!isfinite(f)) {
+		fail(w, BRG_E_BAD_REQUEST);
+		return;
+	}
+	char s[40];
+	int len = 0;
+	for (int prec = 1; prec <= 9; prec++) {
+		len = snprintf(s, sizeof s, "%.*g", prec, (double)f);
+		if (strtof(s, NULL) == f)
+			break;
+	}
+	if (!strpbrk(s, ".e")) { /* as jansson writes a real: 1.0, not 1 */
+		memcpy(s + len, ".0", 3);
+		len += 2;
+	}
+	jw_key(w, key);
+	jw_raw(w, s, (size_t)len);
+}
+
+static void put_messages(struct jw *w, const struct gen_request *r)
+{
+	jw_key(w, "messages");
+	jw_open(w, '[');
+	for (size_t i = 0; i < r->n_msgs; i++) {
+		jw_open(w, '{');
+		put_str(w, "role", r->msgs[i].role);
+		put_str(w, "content", r->msgs[i].content);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+}
+
+static void put_stops(struct jw *w, const struct gen_params *gp)
+{
+	jw_key(w, "stop");
+	jw_open(w, '[');
+	size_t n = gp->n_stops < GEN_MAX_STOPS ? gp->n_stops : GEN_MAX_STOPS;
+	for (size_t i = 0; i < n; i++)
+		jw_str(w, gp->stops[i] ? gp->stops[i] : "");
+	jw_close(w, ']');
+}
+
+/*
+ * The sampling fields both wire formats share, under the same rules: a
+ * field is sent only when it differs from "off" (temperature always: the
+ * backends' own defaults differ from OpenAI's 1).  'max_key' is the name
+ * of the token limit ("max_tokens" or Ollama's "num_predict").  Ollama's
+ * own defaults are top_p 0.9 and top_k 40, not "off": with is_explicit
+ * both are always sent, so a request samples as the client asked.
+ */
+static void put_sampling(struct jw *w, const struct gen_params *gp, const char *max_key,
+                         bool is_explicit)
+{
+	if (gp->n_max_tokens >= 0)
+		put_int(w, max_key, gp->n_max_tokens);
+	put_float(w, "temperature", gp->temperature);
+	if (is_explicit || gp->top_p != 1.0f)
+		put_float(w, "top_p", gp->top_p);
+	if (is_explicit || gp->top_k > 0)
+		put_int(w, "top_k", gp->top_k);
+	if (gp->min_p > 0.0f)
+		put_float(w, "min_p", gp->min_p);
+	if (gp->presence_penalty != 0.0f)
+		put_float(w, "presence_penalty", gp->presence_penalty);
+	if (gp->frequency_penalty != 0.0f)
+		put_float(w, "frequency_penalty", gp->frequency_penalty);
+	if (gp->has_seed)
+		put_int(w, "seed", gp->seed);
+	if (gp->n_stops)
+		put_stops(w, gp);
+}
+
+/* Opens the body: model, then messages (chat) or prompt (completion),
+ * then stream: true. */
+static void put_head(struct jw *w, const struct gen_request *r, const char *model)
+{
+	jw_open(w, '{');
+	put_str(w, "model", model ? model : r->model);
+	if (r->msgs)
+		put_messages(w, r);
+	else
+		put_str(w, "prompt", r->prompt);
+	jw_key(w, "stream");
+	jw_bool(w, true);
+}
+
+/* Closes the body and hands it over: *out is malloc'd, NULL on error. */
+static enum brg_err finish(struct jw *w, struct buf *b, char **out)
+{
+	jw_close(w, '}');
+	enum brg_err err = w->err;
+	*out = err ? NULL : buf_take(b);
+	if (!err && !*out)
+		err = BRG_E_NOMEM;
+	buf_fini(b);
+	return err == BRG_E_TOO_LARGE ? BRG_E_NOMEM : err;
+}
+
 enum brg_err wire_openai_request(const struct gen_request *r, const char *model, char **out)
 {
-	json_t *root = json_object();
-	if (!root) {
-		*out = NULL;
-		return BRG_E_NOMEM;
-	}
-	enum brg_err err = put_head(root, r, model);
-	json_t *opts = err ? NULL : json_pack("{s:b}", "include_usage", 1);
-	if (!err)
-		err = wire_put(root, "stream_options", opts);
-	if (!err && r->n_choices > 1)
-		err = wire_put(root, "n", json_integer((json_int_t)r->n_choices));
-	if (!err)
-		err = put_sampling(root, &r->params, "max_tokens", false);
+	struct buf b;
+	struct jw w;
+	buf_init(&b, WIRE_MAX_BODY);
+	jw_init(&w, &b);
+	put_head(&w, r, model);
+	jw_key(&w, "stream_options");
+	jw_open(&w, '{');
+	jw_key(&w, "include_usage");
+	jw_bool(&w, true);
+	jw_close(&w, '}');
+	if (r->n_choices > 1)
+		put_int(&w, "n", (long long)r->n_choices);
+	put_sampling(&w, &r->params, "max_tokens", false);
 	/* Legacy completions take a count of alternatives per token; OpenAI
 	 * reads 0 as the sampled token alone, llama.cpp's server as "off". */
-	if (!err && r->params.want_logprobs)
-		err = wire_put(root, "logprobs", r->msgs ? json_true() : json_integer(1));
-	return wire_finish_body(root, err, out);
+	if (r->params.want_logprobs) {
+		jw_key(&w, "logprobs");
+		if (r->msgs)
+			jw_bool(&w, true);
+		else
+			jw_int(&w, 1);
+	}
+	return finish(&w, &b, out);
 }
 
 enum brg_err wire_ollama_request(const struct gen_request *r, const char *model, char **out)
 {
-	json_t *root = json_object();
-	if (!root) {
-		*out = NULL;
-		return BRG_E_NOMEM;
-	}
-	enum brg_err err = put_head(root, r, model);
+	struct buf b;
+	struct jw w;
+	buf_init(&b, WIRE_MAX_BODY);
+	jw_init(&w, &b);
+	put_head(&w, r, model);
 	/* /api/generate would wrap the prompt in the model's chat template;
 	 * a completion prompt is meant verbatim. */
-	if (!err && !r->msgs)
-		err = wire_put(root, "raw", json_true());
-	json_t *opts = err ? NULL : json_object();
-	if (!err)
-		err = wire_put(root, "options", opts);
-	if (!err)
-		err = put_sampling(opts, &r->params, "num_predict", true);
-	return wire_finish_body(root, err, out);
+	if (!r->msgs) {
+		jw_key(&w, "raw");
+		jw_bool(&w, true);
+	}
+	jw_key(&w, "options");
+	jw_open(&w, '{');
+	put_sampling(&w, &r->params, "num_predict", true);
+	jw_close(&w, '}');
+	return finish(&w, &b, out);
 }
 
 /* ---- decoding ---------------------------------------------------------- */
-
-/* The length of the well-formed UTF-8 character at s (RFC 3629: no
- * overlongs, no surrogates, nothing past U+10FFFF), 0 if there is none. */
-static size_t utf8_char_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
-	if (c > 0 && c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	return n;
-}
 
 /*
  * Copies msg into dst (cap bytes, NUL included; cap 0 writes nothing) as
@@ -263,7 +269,7 @@ void wire_copy_utf8(char *dst, size_t cap, const char *msg, size_t len)
 	const unsigned char *s = (const unsigned char *)msg;
 	size_t n = 0;
 	for (size_t i = 0; i < len;) {
-		size_t c = utf8_char_len(s + i, len - i);
+		size_t c = s[i] ? utf8_len(s + i, len - i) : 0;
 		const char *src = c ? msg + i : "?";
 		size_t src_len = c ? c : 1;
 		if (n + src_len >= cap)

@@ -5,7 +5,8 @@
  * builds the body brigade sends upstream; decoding turns one upstream event
  * (or one whole embeddings answer) into what a sink needs.
  *
- * Pure (jansson only), so both directions are unit-tested and fuzzed.
+ * Pure (jansson to read, core/jw.h to write), so both directions are
+ * unit-tested and fuzzed.
  */
 #ifndef BRG_PROVIDER_WIRE_H
 #define BRG_PROVIDER_WIRE_H
