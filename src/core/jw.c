@@ -104,8 +104,10 @@ void jw_key(struct jw *w, const char *key)
 {
 	if (w->is_after_key || !begin_value(w))
 		return;
-	quoted(w, key, strlen(key));
-	out(w, ":", 1);
+	size_t n = strlen(key);
+	out(w, "\"", 1);
+	out(w, key, n);
+	out(w, "\":", 2);
 	w->is_after_key = true;
 }
 

@@ -44,7 +44,8 @@ void jw_init(struct jw *w, struct buf *b);
 /* '{' or '['; jw_close with the matching bracket. */
 void jw_open(struct jw *w, char bracket);
 void jw_close(struct jw *w, char bracket);
-/* An object member's name (escaped like any string). */
+/* An object member's name: a literal of the program's, written as is
+ * (nothing in it needs escaping), never text from outside. */
 void jw_key(struct jw *w, const char *key);
 /* A string value; NULL writes null. */
 void jw_str(struct jw *w, const char *s);
