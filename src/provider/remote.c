@@ -119,6 +119,16 @@ static struct curl_slist *make_headers(const struct remote_provider *rp, const c
 	return h;
 }
 
+/* The provider's prebuilt headers for 'accept'; NULL when it has none. */
+static struct curl_slist *shared_headers(const struct remote_provider *rp, const char *accept)
+{
+	static const char *const accepts[] = REMOTE_ACCEPTS;
+	for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++)
+		if (strcmp(accept, accepts[i]) == 0)
+			return rp->headers[i];
+	return NULL;
+}
+
 enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
                               const struct xfer_ops *ops, const atomic_bool *cancel,
                               const char *accept, const char *traceparent,
@@ -129,7 +139,11 @@ enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
 	x->cancel = cancel;
 	buf_init(&x->err_body, REMOTE_MAX_ERROR_BODY);
 	x->easy = remote_loop_easy();
-	x->headers = make_headers(rp, accept, traceparent);
+	x->headers = traceparent ? NULL : shared_headers(rp, accept);
+	if (!x->headers) {
+		x->headers = make_headers(rp, accept, traceparent);
+		x->owns_headers = true;
+	}
 	if (!x->easy || !x->headers)
 		return BRG_E_NOMEM;
 	CURL *e = x->easy;
@@ -156,7 +170,8 @@ void remote_xfer_request(struct xfer *x, const char *path, const char *body)
 void remote_xfer_fini(struct xfer *x)
 {
 	remote_loop_easy_done(x->easy);
-	curl_slist_free_all(x->headers);
+	if (x->owns_headers)
+		curl_slist_free_all(x->headers);
 	buf_fini(&x->err_body);
 }
 
@@ -516,6 +531,12 @@ struct provider remote_provider_get(struct remote_provider *rp)
 	return p;
 }
 
+static void free_headers(struct remote_provider *rp)
+{
+	for (size_t i = 0; i < sizeof rp->headers / sizeof rp->headers[0]; i++)
+		curl_slist_free_all(rp->headers[i]);
+}
+
 struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 {
 	struct remote_provider *rp = calloc(1, sizeof *rp);
@@ -535,7 +556,11 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	    .check_health = rp_check_health,
 	    .readiness = rp_readiness,
 	};
+	static const char *const accepts[] = REMOTE_ACCEPTS;
+	for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++)
+		rp->headers[i] = make_headers(rp, accepts[i], NULL); /* NULL: made per transfer */
 	if (remote_loop_start(rp)) {
+		free_headers(rp);
 		free(rp);
 		return NULL;
 	}
@@ -552,6 +577,7 @@ void remote_provider_free(struct remote_provider *rp)
 	if (!rp)
 		return;
 	remote_loop_free(rp);
+	free_headers(rp);
 	free(rp);
 }
 

@@ -42,7 +42,16 @@ struct remote_provider {
 	struct xfer *incoming; /* guarded by mu: queued for the I/O thread */
 	atomic_bool is_closing;
 	bool is_drained; /* guarded by mu: the thread finished every transfer */
+	/* The request headers for each Accept type (REMOTE_ACCEPTS), built
+	 * once: every transfer without a trace context shares them. */
+	struct curl_slist *headers[3];
 };
+
+/* The Accept types of the transfers: SSE, NDJSON (Ollama), plain JSON. */
+#define REMOTE_ACCEPTS                                                          \
+	{                                                                       \
+		"text/event-stream", "application/x-ndjson", "application/json" \
+	}
 
 struct xfer;
 
@@ -65,6 +74,7 @@ struct xfer {
 	struct xfer *next;
 	CURL *easy;
 	struct curl_slist *headers;
+	bool owns_headers; /* else they are the provider's shared ones */
 	const atomic_bool *cancel;
 	bool is_cancelled;        /* the cancel flag, or the provider closing, cut it */
 	bool is_closing;          /* with is_cancelled: it was the provider closing */
