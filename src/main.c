@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "http/keys.h"
+#include "obs/trace.h"
 #include "orchestrate/orchestrate.h"
 #include "provider/fallback.h"
 #include "provider/local.h"
@@ -68,9 +69,13 @@ static const char usage[] =
     "  INFERENCE_PRIORITY_ENABLED, INFERENCE_PRIORITY_LEVELS, INFERENCE_DEFAULT_PRIORITY,\n"
     "  INFERENCE_SHUTDOWN_GRACE; INFERENCE_LOG_PROMPTS=true puts prompts in the\n"
     "  request log (off by default);\n"
+    "  model \"auto\": INFERENCE_AUTO_ROUTE_ENABLED, INFERENCE_AUTO_ROUTE_STRATEGY\n"
+    "  (least_busy | round_robin | capability_match), INFERENCE_AUTO_ROUTE_FALLBACK;\n"
     "  remote backends: INFERENCE_PROVIDER, OPENAI_API_KEY, OPENAI_API_BASE,\n"
     "  OPENAI_TIMEOUT, LOCAL_INFERENCE_URL, LOCAL_MODEL_NAME, LOCAL_INFERENCE_TIMEOUT,\n"
-    "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT.\n"
+    "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT;\n"
+    "  tracing: OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. http://localhost:4318; set:\n"
+    "  tracing on), OTEL_ENABLED (false: off), OTEL_SERVICE_NAME (inference-service).\n"
     "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries (found next to the\n"
     "  binary's deps/ by default).\n"
     "\n"
@@ -409,6 +414,17 @@ static void backends_free(struct backends *b)
 	router_free(b->router);
 }
 
+/* OTLP tracing, when configured (docs/observability.md → Tracing). */
+static enum brg_err tracing_start(const struct config *cfg, struct brg_error *e)
+{
+	if (!cfg->is_tracing)
+		return BRG_OK;
+	struct trace_export_opts o = trace_export_default_opts();
+	o.endpoint = cfg->otel_endpoint;
+	o.service_name = cfg->otel_service_name;
+	return trace_export_start(&o, e);
+}
+
 static int serve(struct config *cfg)
 {
 	struct brg_error e;
@@ -438,6 +454,8 @@ static int serve(struct config *cfg)
 		brg_fail(&e, BRG_E_RESOURCE, "cannot set up admission control (out of memory)");
 		goto fail;
 	}
+	if (tracing_start(cfg, &e))
+		goto fail;
 	if (backends_start(&b, cfg, &e))
 		goto fail;
 	struct api a = {.router = b.router,
@@ -445,7 +463,16 @@ static int serve(struct config *cfg)
 	                .fallback = b.fallback,
 	                .admit = adm,
 	                .opts = {.request_timeout_s = cfg->request_timeout_s,
-	                         .max_output_bytes = (size_t)16 << 20}};
+	                         .max_output_bytes = (size_t)16 << 20,
+	                         .is_auto_route = cfg->auto_route_enabled,
+	                         .auto_route_strategy =
+	                             config_auto_route_strategy_names[cfg->auto_route_strategy],
+	                         .is_auto_route_fallback = cfg->auto_route_fallback}};
+	/* least_busy counts what admission holds for each model. */
+	router_set_load(b.router, api_route_load, &a);
+	if (cfg->auto_route_enabled)
+		log_info("auto-routing: %s, fallback %s", a.opts.auto_route_strategy,
+		         cfg->auto_route_fallback ? "on" : "off");
 	struct http_opts ho = http_default_opts();
 	ho.host = cfg->host;
 	ho.port = cfg->port;
@@ -474,6 +501,7 @@ fail:
 	http_server_stop(http); /* every handler has left admission after this */
 	backends_free(&b);
 	admit_free(adm);
+	trace_export_stop(); /* every span is in: send them, 2 s at most */
 	remote_global_cleanup();
 	engine_shutdown();
 	close(sfd);

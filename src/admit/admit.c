@@ -498,6 +498,17 @@ void admit_refuse_waiting(struct admit *a)
 	pthread_mutex_unlock(&a->mu);
 }
 
+int admit_model_load(struct admit *a, const char *model)
+{
+	pthread_mutex_lock(&a->mu);
+	int n = 0;
+	for (const struct admit_class *c = a->buckets[bucket_of(model)]; c; c = c->next)
+		if (strcmp(c->key, model) == 0)
+			n = c->n_running + c->n_waiting;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
 void admit_get_stats(struct admit *a, struct admit_stats *out)
 {
 	pthread_mutex_lock(&a->mu);

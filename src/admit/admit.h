@@ -139,4 +139,9 @@ struct admit_stats {
 
 void admit_get_stats(struct admit *a, struct admit_stats *out);
 
+/* Tickets running or waiting in class 'model' (a key as admit_want.model
+ * gives it): how busy that model is, for auto-routing's least_busy.
+ * Never creates the class; 0 when it has none. */
+int admit_model_load(struct admit *a, const char *model);
+
 #endif

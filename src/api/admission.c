@@ -15,6 +15,7 @@
 #include "api/api_int.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "obs/obs.h"
 
 enum brg_err api_fail_timeout(struct brg_error *err, int timeout_s, const char *phase)
 {
@@ -42,11 +43,25 @@ static void keep_slots(void *ud, const struct model_info *m)
 	*(int *)ud = m->n_slots;
 }
 
-/* The class of a request answered by one model: "provider:model", limited
- * by the model's slots when it has any (a local model). */
-static void want_target(const struct route_target *t, char *key, size_t len, struct admit_want *w)
+/* The class of a request answered by one model: "provider:model". */
+static void class_key(const struct route_target *t, char *key, size_t len)
 {
 	snprintf(key, len, "%s:%s", t->p.ops->name, t->model);
+}
+
+int api_route_load(void *ud, const struct route_target *t)
+{
+	struct api *a = ud;
+	char key[ROUTE_MODEL_MAX + 32];
+	class_key(t, key, sizeof key);
+	return a->admit ? admit_model_load(a->admit, key) : 0;
+}
+
+/* A request answered by one model counts in its class, limited by the
+ * model's slots when it has any (a local model). */
+static void want_target(const struct route_target *t, char *key, size_t len, struct admit_want *w)
+{
+	class_key(t, key, len);
 	w->model = key;
 	w->n_slots = 0;
 	if (t->p.ops->model)
@@ -89,36 +104,50 @@ enum brg_err api_admit(struct api *a, struct http_exchange *x, const struct admi
 	enum brg_err rc = admit_enter(a->admit, t, w, err);
 	if (rc)
 		return rc;
-	return wait_turn(a, x, t, deadline_ms, err);
+	/* A ticket with an eventfd waits: that wait is a span of its own. */
+	long long t0 = admit_ticket_fd(t) >= 0 ? obs_queue_wait_begin() : 0;
+	rc = wait_turn(a, x, t, deadline_ms, err);
+	obs_queue_wait_end(t0, rc);
+	return rc;
+}
+
+/* The plan's next auto-route candidate takes the place of the first. */
+static void plan_next_candidate(struct route_plan *plan)
+{
+	plan->members[0] = plan->alternates[0];
+	plan->n_alternates--;
+	memmove(plan->alternates, plan->alternates + 1,
+	        plan->n_alternates * sizeof *plan->alternates);
 }
 
 enum brg_err api_admit_generation(struct api *a, struct http_exchange *x,
-                                  const struct api_request *req, long long deadline_ms,
-                                  struct admit_ticket *t, struct brg_error *err)
+                                  const struct api_request *req, struct route_plan *plan,
+                                  long long deadline_ms, struct admit_ticket *t,
+                                  struct brg_error *err)
 {
-	struct plan_request q = {
-	    .mode = req->mode,
-	    .model = req->model,
-	    .task_type = req->task_type,
-	    .preset = req->preset,
-	};
-	struct route_plan plan;
 	admit_ticket_init(t);
 	if (!a->admit)
 		return BRG_OK;
-	/* The same plan orchestrate_run() makes: its errors are the same too. */
-	enum brg_err rc = route_plan(a->router, &q, &plan, err);
-	if (rc)
-		return rc;
 	struct admit_want w = {.priority = req->has_priority ? req->priority : 0};
 	char key[ROUTE_MODEL_MAX + 32];
 	/* One model answers: it counts against that model's limit.  Several
 	 * (critique, debate...): only the global limit (docs/admission.md). */
 	bool is_one_model =
-	    strcmp(plan.mode, "single") == 0 || strcmp(plan.mode, "self_consistency") == 0;
-	if (is_one_model && plan.n_members > 0)
-		want_target(&plan.members[0].t, key, sizeof key, &w);
-	return api_admit(a, x, &w, deadline_ms, t, err);
+	    strcmp(plan->mode, "single") == 0 || strcmp(plan->mode, "self_consistency") == 0;
+	if (!is_one_model || plan->n_members == 0)
+		return api_admit(a, x, &w, deadline_ms, t, err);
+	for (;;) {
+		want_target(&plan->members[0].t, key, sizeof key, &w);
+		enum brg_err rc = api_admit(a, x, &w, deadline_ms, t, err);
+		/* Auto-route fallback at the door (docs/routing.md): a full
+		 * queue for one candidate may still admit the next. */
+		if (rc != BRG_E_RATE_LIMITED || plan->n_alternates == 0)
+			return rc;
+		log_info("auto-route: no room for %s; trying %s", plan->members[0].name,
+		         plan->alternates[0].name);
+		brg_error_clear(err);
+		plan_next_candidate(plan);
+	}
 }
 
 enum brg_err api_admit_target(struct api *a, struct http_exchange *x,

@@ -8,6 +8,7 @@
 #ifndef BRG_API_API_H
 #define BRG_API_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http/http.h"
@@ -17,6 +18,11 @@ struct api_opts {
 	int request_timeout_s;   /* end to end, queue included: then 504 (docs/admission.md) */
 	size_t max_output_bytes; /* per choice */
 	const char *config_name; /* preset name shown by /health/ready, or NULL */
+	/* Auto-routing as configured (docs/routing.md), shown by
+	 * /v1/health/inference; strategy NULL: not shown. */
+	bool is_auto_route;
+	const char *auto_route_strategy;
+	bool is_auto_route_fallback;
 };
 
 struct fallback;
@@ -34,5 +40,8 @@ struct api {
 const struct http_route *api_routes(size_t *n);
 /* The http_error_fn for http_server_start. */
 void api_on_http_error(void *ud, struct http_exchange *x, enum brg_err code, const char *message);
+/* The route_load_fn for router_set_load() (ud: the struct api): requests
+ * running or queued for the model in admission. */
+int api_route_load(void *ud, const struct route_target *t);
 
 #endif

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/embed.h"
+#include "core/jw.h"
 #include "core/gen.h"
 #include "orchestrate/orchestrate.h"
 
@@ -42,11 +43,9 @@ struct api_request {
 	bool has_priority;    /* the body set it (else admission uses its default) */
 };
 
-/* meta.c: "orchestration" and "inference_metadata" for a response (spec);
- * add_metadata sets both on 'body' (NULL: no-op). */
-json_t *api_orchestration_json(const struct orch_info *in);
-json_t *api_inference_metadata_json(const struct orch_info *in);
-void api_add_metadata(json_t *body, const struct orch_info *in);
+/* meta.c: writes the members "orchestration" and "inference_metadata"
+ * (spec) into the object 'w' is in. */
+void api_write_metadata(struct jw *w, const struct orch_info *in);
 
 /* Parses and validates a /v1/chat/completions or /v1/completions body.
  * Errors: BRG_E_BAD_JSON, BRG_E_BAD_REQUEST (detail "param" names the
@@ -82,6 +81,8 @@ enum brg_err api_embeddings_json(struct buf *b, const char *model, const struct 
 void api_reply_error(struct http_exchange *x, const struct brg_error *e);
 /* Replies 'status' with the JSON encoding of 'v' (stolen). */
 void api_reply_json(struct http_exchange *x, int status, json_t *v);
+/* Replies with a JSON body that is already written (copied). */
+void api_reply_body(struct http_exchange *x, int status, const char *json, size_t len);
 /* The spec's error object {"error": {...}} (new reference). */
 json_t *api_error_json(const struct brg_error *e);
 
@@ -92,16 +93,19 @@ json_t *api_error_json(const struct brg_error *e);
  * the server has no admission control): admit_leave() it when the work has
  * stopped.  Errors ('t' IDLE): those of admit_enter(), BRG_E_TIMEOUT
  * (phase "queued"), BRG_E_SHUTTING_DOWN, and BRG_E_CANCELLED when the
- * client went away (no reply then).  api_admit_generation also returns
- * route_plan()'s errors, the same ones orchestrate_run() would.
+ * client went away (no reply then).
  */
 enum brg_err api_admit(struct api *a, struct http_exchange *x, const struct admit_want *w,
                        long long deadline_ms, struct admit_ticket *t, struct brg_error *err);
-/* A chat or completion request: its plan says which model's limit counts
- * (one model: that one's; a multi-model mode: only the global limit). */
+/* A chat or completion request: its plan (route_plan(), the one
+ * orchestrate_run() then runs) says which model's limit counts (one model:
+ * that one's; a multi-model mode: only the global limit).  When that
+ * model's queue is full (BRG_E_RATE_LIMITED) and the plan has auto-route
+ * alternates, the next takes its place in the plan and tries instead. */
 enum brg_err api_admit_generation(struct api *a, struct http_exchange *x,
-                                  const struct api_request *req, long long deadline_ms,
-                                  struct admit_ticket *t, struct brg_error *err);
+                                  const struct api_request *req, struct route_plan *plan,
+                                  long long deadline_ms, struct admit_ticket *t,
+                                  struct brg_error *err);
 /* A request for one resolved model (embeddings). */
 enum brg_err api_admit_target(struct api *a, struct http_exchange *x,
                               const struct route_target *target, long long deadline_ms,

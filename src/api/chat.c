@@ -24,6 +24,7 @@
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/buf.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "core/stream.h"
 
@@ -40,6 +41,7 @@ struct run {
 	long long created;
 	long long deadline_ms;      /* end to end from arrival, the queue included */
 	struct admit_ticket ticket; /* the run's place in admission (admit/admit.h) */
+	struct route_plan plan;     /* made once: admission counts it, orchestrate/ runs it */
 	struct buf text[API_MAX_N];
 	bool is_done[API_MAX_N];
 	bool is_finish_sent[API_MAX_N];
@@ -50,8 +52,9 @@ struct run {
 	bool has_sent_roles;
 	bool has_sent_end;
 	/* observability (obs/obs.h) */
-	long long t_first_us;    /* when the first text arrived; 0: not yet */
-	struct obs_request *obs; /* the stream's; NULL: the handler thread's */
+	long long t_first_us;                /* when the first text arrived; 0: not yet */
+	struct obs_request *obs;             /* the stream's; NULL: the handler thread's */
+	char traceparent[TRACE_PARENT_SIZE]; /* what its provider calls carry; "" none */
 };
 
 static void make_id(char *out, size_t len, const char *prefix)
@@ -98,6 +101,7 @@ static struct run *run_new(struct api *a, struct http_exchange *x)
 	r->a = a;
 	r->x = x;
 	r->created = (long long)time(NULL);
+	obs_request_traceparent(r->traceparent); /* a copy: the stream outlives the handler */
 	r->deadline_ms = brg_now_ms() + (long long)a->opts.request_timeout_s * 1000;
 	admit_ticket_init(&r->ticket);
 	for (size_t i = 0; i < API_MAX_N; i++)
@@ -160,9 +164,10 @@ static enum brg_err run_start(struct run *r, struct brg_error *err)
 		            .prompt = r->req.is_chat ? NULL : r->req.prompts[p],
 		            .params = r->req.params,
 		            .n_choices = r->req.n,
-		            .cancel = gen_stream_cancel_flag(r->s)},
+		            .cancel = gen_stream_cancel_flag(r->s),
+		            .traceparent = r->traceparent[0] ? r->traceparent : NULL},
 		};
-		enum brg_err rc = orchestrate_run(r->a->orch, &o, sinks, &r->info, err);
+		enum brg_err rc = orchestrate_run(r->a->orch, &o, &r->plan, sinks, &r->info, err);
 		if (rc == BRG_OK)
 			continue;
 		/* Mark every choice that never started as failed, so waiting
@@ -261,15 +266,24 @@ static void run_observe(struct run *r)
 	api_obs_finish(r->a, r->obs, &f);
 }
 
-static json_t *usage_json(const struct run *r)
+static void write_usage(struct jw *w, const struct run *r)
 {
 	long long n_prompt, n_cached, n_completion;
 	int longest;
 	run_usage(r, &n_prompt, &n_cached, &n_completion, &longest);
-	return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)n_prompt,
-	                 "completion_tokens", (json_int_t)n_completion, "total_tokens",
-	                 (json_int_t)(n_prompt + n_completion), "prompt_tokens_details",
-	                 "cached_tokens", (json_int_t)n_cached);
+	jw_open(w, '{');
+	jw_key(w, "prompt_tokens");
+	jw_int(w, n_prompt);
+	jw_key(w, "completion_tokens");
+	jw_int(w, n_completion);
+	jw_key(w, "total_tokens");
+	jw_int(w, n_prompt + n_completion);
+	jw_key(w, "prompt_tokens_details");
+	jw_open(w, '{');
+	jw_key(w, "cached_tokens");
+	jw_int(w, n_cached);
+	jw_close(w, '}');
+	jw_close(w, '}');
 }
 
 static const char *finish_name(const struct gen_result *g)
@@ -279,43 +293,78 @@ static const char *finish_name(const struct gen_result *g)
 	                                         : "stop";
 }
 
-static json_t *choice_json(const struct run *r, size_t i)
+static void write_choice(struct jw *w, const struct run *r, size_t i)
 {
 	const struct buf *t = &r->text[i];
 	const char *p = t->data ? t->data : "";
-	json_t *text = json_stringn(p, t->len);
-	if (!text)
-		return NULL;
-	if (r->req.is_chat)
-		return json_pack("{s:I, s:{s:s, s:o, s:n}, s:n, s:s}", "index", (json_int_t)i,
-		                 "message", "role", "assistant", "content", text, "refusal",
-		                 "logprobs", "finish_reason", finish_name(&r->res[i]));
-	return json_pack("{s:o, s:I, s:n, s:s}", "text", text, "index", (json_int_t)i, "logprobs",
-	                 "finish_reason", finish_name(&r->res[i]));
+	jw_open(w, '{');
+	if (r->req.is_chat) {
+		jw_key(w, "index");
+		jw_int(w, (long long)i);
+		jw_key(w, "message");
+		jw_open(w, '{');
+		jw_key(w, "role");
+		jw_str(w, "assistant");
+		jw_key(w, "content");
+		jw_strn(w, p, t->len);
+		jw_key(w, "refusal");
+		jw_null(w);
+		jw_close(w, '}');
+	} else {
+		jw_key(w, "text");
+		jw_strn(w, p, t->len);
+		jw_key(w, "index");
+		jw_int(w, (long long)i);
+	}
+	jw_key(w, "logprobs");
+	jw_null(w);
+	jw_key(w, "finish_reason");
+	jw_str(w, finish_name(&r->res[i]));
+	jw_close(w, '}');
 }
 
+/* The members every response object and chunk starts with. */
+static void write_head(struct jw *w, const struct run *r, const char *object)
+{
+	jw_key(w, "id");
+	jw_str(w, r->id);
+	jw_key(w, "object");
+	jw_str(w, object);
+	jw_key(w, "created");
+	jw_int(w, r->created);
+	jw_key(w, "model");
+	jw_str(w, r->info.model);
+	jw_key(w, "system_fingerprint");
+	jw_null(w);
+}
+
+/* The whole answer, written straight into the (unused) stream buffer. */
 static void reply_complete(struct run *r)
 {
-	json_t *choices = json_array();
-	for (size_t i = 0; i < r->n_choices; i++) {
-		json_t *c = choice_json(r, i);
-		if (!c) {
-			json_decref(choices);
-			struct brg_error e;
-			brg_error_clear(&e);
-			brg_fail(&e, BRG_E_INTERNAL,
-			         "the model produced text that cannot be encoded");
-			api_reply_error(r->x, &e);
-			return;
-		}
-		json_array_append_new(choices, c);
+	struct jw w;
+	jw_init(&w, &r->out);
+	jw_open(&w, '{');
+	write_head(&w, r, r->req.is_chat ? "chat.completion" : "text_completion");
+	jw_key(&w, "choices");
+	jw_open(&w, '[');
+	for (size_t i = 0; i < r->n_choices; i++)
+		write_choice(&w, r, i);
+	jw_close(&w, ']');
+	jw_key(&w, "usage");
+	write_usage(&w, r);
+	api_write_metadata(&w, &r->info);
+	jw_close(&w, '}');
+	if (w.err) {
+		struct brg_error e;
+		brg_error_clear(&e);
+		brg_fail(&e, w.err == BRG_E_BAD_REQUEST ? BRG_E_INTERNAL : w.err,
+		         w.err == BRG_E_BAD_REQUEST
+		             ? "the model produced text that cannot be encoded"
+		             : "cannot encode the response");
+		api_reply_error(r->x, &e);
+		return;
 	}
-	json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:n, s:o, s:o}", "id", r->id, "object",
-	                         r->req.is_chat ? "chat.completion" : "text_completion", "created",
-	                         (json_int_t)r->created, "model", r->info.model,
-	                         "system_fingerprint", "choices", choices, "usage", usage_json(r));
-	api_add_metadata(body, &r->info);
-	api_reply_json(r->x, 200, body);
+	api_reply_body(r->x, 200, r->out.data, r->out.len);
 }
 
 /* echo: the legacy completions endpoint returns prompt + completion. */
@@ -372,6 +421,7 @@ static void run_blocking(struct run *r)
 
 /* ---- streaming ---------------------------------------------------------- */
 
+/* An error event, built by api_error_json. */
 static void sse_event(struct run *r, json_t *v)
 {
 	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -381,41 +431,75 @@ static void sse_event(struct run *r, json_t *v)
 	free(s);
 }
 
-static json_t *chunk_base(struct run *r, json_t *choices)
+/* A chunk is written straight into the outgoing buffer: "data: " and the
+ * chunk's head here, its choices by the caller, the rest by chunk_end. */
+static void chunk_begin(struct run *r, struct jw *w, size_t *mark)
 {
-	json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:n, s:o}", "id", r->id, "object",
-	                      r->req.is_chat ? "chat.completion.chunk" : "text_completion",
-	                      "created", (json_int_t)r->created, "model", r->info.model,
-	                      "system_fingerprint", "choices", choices);
-	if (c && r->req.include_usage)
-		json_object_set_new(c, "usage", json_null());
-	return c;
+	*mark = r->out.len;
+	jw_init(w, &r->out);
+	w->err = buf_append(&r->out, "data: ", 6);
+	jw_open(w, '{');
+	write_head(w, r, r->req.is_chat ? "chat.completion.chunk" : "text_completion");
+	jw_key(w, "choices");
+	jw_open(w, '[');
+}
+
+/* Closes the choices, adds usage (null, or the totals when 'usage') and
+ * the metadata when asked; a chunk that could not be written whole is
+ * taken back out. */
+static void chunk_end(struct run *r, struct jw *w, size_t mark, bool usage, bool metadata)
+{
+	jw_close(w, ']');
+	if (usage) {
+		jw_key(w, "usage");
+		write_usage(w, r);
+	} else if (r->req.include_usage) {
+		jw_key(w, "usage");
+		jw_null(w);
+	}
+	if (metadata) /* the last chunk of a choice says how the answer was made */
+		api_write_metadata(w, &r->info);
+	jw_close(w, '}');
+	if (!w->err)
+		w->err = buf_append(&r->out, "\n\n", 2);
+	if (w->err) {
+		buf_truncate(&r->out, mark);
+		log_warn("stream %s: event dropped (%s)", r->id, brg_err_code(w->err));
+	}
 }
 
 /* One choice's chunk: text (may be NULL) and/or its finish_reason. */
 static void sse_choice(struct run *r, size_t i, const char *text, size_t len, const char *role,
                        const char *finish)
 {
-	json_t *t = text ? json_stringn(text, len) : NULL;
-	json_t *choice;
+	struct jw w;
+	size_t mark;
+	chunk_begin(r, &w, &mark);
+	jw_open(&w, '{');
+	jw_key(&w, "index");
+	jw_int(&w, (long long)i);
 	if (r->req.is_chat) {
-		json_t *delta = json_object();
-		if (role)
-			json_object_set_new(delta, "role", json_string(role));
-		if (t)
-			json_object_set_new(delta, "content", t);
-		choice = json_pack("{s:I, s:o, s:n, s:s?}", "index", (json_int_t)i, "delta", delta,
-		                   "logprobs", "finish_reason", finish);
+		jw_key(&w, "delta");
+		jw_open(&w, '{');
+		if (role) {
+			jw_key(&w, "role");
+			jw_str(&w, role);
+		}
+		if (text) {
+			jw_key(&w, "content");
+			jw_strn(&w, text, len);
+		}
+		jw_close(&w, '}');
 	} else {
-		choice = json_pack("{s:I, s:o, s:n, s:s?}", "index", (json_int_t)i, "text",
-		                   t ? t : json_string(""), "logprobs", "finish_reason", finish);
+		jw_key(&w, "text");
+		jw_strn(&w, text ? text : "", text ? len : 0);
 	}
-	if (choice && !finish)
-		json_object_set_new(choice, "finish_reason", json_null());
-	json_t *c = chunk_base(r, json_pack("[o]", choice));
-	if (finish) /* the last chunk of a choice says how the answer was made */
-		api_add_metadata(c, &r->info);
-	sse_event(r, c);
+	jw_key(&w, "logprobs");
+	jw_null(&w);
+	jw_key(&w, "finish_reason");
+	jw_str(&w, finish);
+	jw_close(&w, '}');
+	chunk_end(r, &w, mark, false, finish != NULL);
 }
 
 static void sse_end(struct run *r, const struct brg_error *e)
@@ -428,10 +512,10 @@ static void sse_end(struct run *r, const struct brg_error *e)
 		return;
 	}
 	if (r->req.include_usage) {
-		json_t *c = chunk_base(r, json_array());
-		if (c)
-			json_object_set_new(c, "usage", usage_json(r));
-		sse_event(r, c);
+		struct jw w;
+		size_t mark;
+		chunk_begin(r, &w, &mark);
+		chunk_end(r, &w, mark, true, false);
 	}
 	if (buf_append(&r->out, "data: [DONE]\n\n", 14))
 		log_warn("stream %s: [DONE] dropped", r->id);
@@ -564,6 +648,26 @@ static bool run_streaming(struct run *r)
 	return true;
 }
 
+/*
+ * Plans the request once (route/plan.h): with auto-routing a second plan
+ * could name another model than the one admission counted.  Several
+ * prompts share the response's one "model", so they get no auto-route
+ * fallback, which could answer each prompt from another model.
+ */
+static enum brg_err run_plan(struct run *r, struct brg_error *err)
+{
+	struct plan_request q = {
+	    .mode = r->req.mode,
+	    .model = r->req.model,
+	    .task_type = r->req.task_type,
+	    .preset = r->req.preset,
+	};
+	enum brg_err rc = route_plan(r->a->router, &q, &r->plan, err);
+	if (rc == BRG_OK && !r->req.is_chat && r->req.n_prompts > 1)
+		r->plan.n_alternates = 0;
+	return rc;
+}
+
 static void handle(struct api *a, struct http_exchange *x, bool is_chat)
 {
 	struct brg_error e;
@@ -579,9 +683,11 @@ static void handle(struct api *a, struct http_exchange *x, bool is_chat)
 	enum brg_err rc = is_chat ? api_parse_chat(body, len, &r->req, &e)
 	                          : api_parse_completion(body, len, &r->req, &e);
 	make_id(r->id, sizeof r->id, is_chat ? "chatcmpl-" : "cmpl-");
+	if (rc == BRG_OK)
+		rc = run_plan(r, &e);
 	/* Wait for a turn (docs/admission.md): the deadline counts from here. */
 	if (rc == BRG_OK)
-		rc = api_admit_generation(a, x, &r->req, r->deadline_ms, &r->ticket, &e);
+		rc = api_admit_generation(a, x, &r->req, &r->plan, r->deadline_ms, &r->ticket, &e);
 	if (rc == BRG_OK)
 		rc = run_start(r, &e);
 	if (rc) {

@@ -82,12 +82,14 @@ static void embed(struct api *a, struct http_exchange *x, struct api_embed_reque
 {
 	struct brg_error e;
 	brg_error_clear(&e);
+	char traceparent[TRACE_PARENT_SIZE]; /* lives until the work has stopped */
 	struct embed_request er = {
 	    .model = t->model,
 	    .inputs = req->inputs,
 	    .n_inputs = req->n_inputs,
 	    .dimensions = req->dimensions,
 	    .cancel = &w->cancel,
+	    .traceparent = obs_request_traceparent(traceparent) ? traceparent : NULL,
 	};
 	enum brg_err rc =
 	    fallback_embed(a->fallback, t->p, &er, (struct embed_sink){on_done, w}, &e);

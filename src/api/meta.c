@@ -7,53 +7,72 @@
 #include "api/api_int.h"
 
 /* A number in [0,1] rounded to 4 places, or null when unknown (< 0). */
-static json_t *share(double v)
+static void share(struct jw *w, double v)
 {
 	if (!(v >= 0))
-		return json_null();
-	return json_real((double)(long long)(v * 10000 + 0.5) / 10000);
+		jw_null(w);
+	else
+		jw_real(w, (double)(long long)(v * 10000 + 0.5) / 10000);
 }
 
-static json_t *models_used(const struct orch_info *in)
+static void models_used(struct jw *w, const struct orch_info *in)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < in->n_models_used; i++)
-		json_array_append_new(a, json_string(in->models_used[i]));
-	return a;
+	jw_open(w, '[');
+	for (size_t i = 0; i < in->n_models_used; i++)
+		jw_str(w, in->models_used[i]);
+	jw_close(w, ']');
 }
 
-json_t *api_orchestration_json(const struct orch_info *in)
+static void orchestration(struct jw *w, const struct orch_info *in)
 {
-	json_t *o =
-	    json_pack("{s:s, s:o, s:i, s:o}", "mode", orch_mode_name(in->mode), "models_used",
-	              models_used(in), "rounds", in->rounds, "confidence", share(in->confidence));
-	if (!o)
-		return NULL;
-	if (in->agreement >= 0)
-		json_object_set_new(o, "agreement", share(in->agreement));
-	if (in->is_partial) {
-		json_object_set_new(o, "partial", json_true());
-		json_object_set_new(o, "completed_steps", json_integer(in->completed_steps));
-		json_object_set_new(o, "total_steps", json_integer(in->total_steps));
-		json_object_set_new(o, "error", json_string(in->error));
+	jw_open(w, '{');
+	jw_key(w, "mode");
+	jw_str(w, orch_mode_name(in->mode));
+	jw_key(w, "models_used");
+	models_used(w, in);
+	jw_key(w, "rounds");
+	jw_int(w, in->rounds);
+	jw_key(w, "confidence");
+	share(w, in->confidence);
+	if (in->agreement >= 0) {
+		jw_key(w, "agreement");
+		share(w, in->agreement);
 	}
-	return o;
+	if (in->is_partial) {
+		jw_key(w, "partial");
+		jw_bool(w, true);
+		jw_key(w, "completed_steps");
+		jw_int(w, in->completed_steps);
+		jw_key(w, "total_steps");
+		jw_int(w, in->total_steps);
+		jw_key(w, "error");
+		jw_str(w, in->error);
+	}
+	jw_close(w, '}');
 }
 
-json_t *api_inference_metadata_json(const struct orch_info *in)
+static void inference_metadata(struct jw *w, const struct orch_info *in)
 {
-	return json_pack("{s:o, s:s, s:o, s:i, s:b, s:o}", "config",
-	                 in->config[0] ? json_string(in->config) : json_null(),
-	                 "orchestration_mode", orch_mode_name(in->mode), "models_used",
-	                 models_used(in), "handoff_steps", in->handoff_steps, "compression_applied",
-	                 in->compression_applied, "context_utilization",
-	                 share(in->context_utilization));
+	jw_open(w, '{');
+	jw_key(w, "config");
+	jw_str(w, in->config[0] ? in->config : NULL);
+	jw_key(w, "orchestration_mode");
+	jw_str(w, orch_mode_name(in->mode));
+	jw_key(w, "models_used");
+	models_used(w, in);
+	jw_key(w, "handoff_steps");
+	jw_int(w, in->handoff_steps);
+	jw_key(w, "compression_applied");
+	jw_bool(w, in->compression_applied);
+	jw_key(w, "context_utilization");
+	share(w, in->context_utilization);
+	jw_close(w, '}');
 }
 
-void api_add_metadata(json_t *body, const struct orch_info *in)
+void api_write_metadata(struct jw *w, const struct orch_info *in)
 {
-	if (!body)
-		return;
-	json_object_set_new(body, "orchestration", api_orchestration_json(in));
-	json_object_set_new(body, "inference_metadata", api_inference_metadata_json(in));
+	jw_key(w, "orchestration");
+	orchestration(w, in);
+	jw_key(w, "inference_metadata");
+	inference_metadata(w, in);
 }

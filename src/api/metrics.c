@@ -55,6 +55,11 @@ void api_metrics(void *ud, struct http_exchange *x)
 static void observe(void *ud, struct http_exchange *x, enum obs_endpoint ep, http_handler_fn fn)
 {
 	obs_request_begin(ep, http_method(x), http_path(x), http_header(x, "traceparent"));
+	/* W3C Trace Context Level 2's response header: the client learns
+	 * which trace (and which span of ours) its request became. */
+	char tp[TRACE_PARENT_SIZE];
+	if (obs_request_is_traced() && obs_request_traceparent(tp))
+		http_add_header(x, "traceresponse", tp);
 	fn(ud, x);
 	obs_request_end();
 }

@@ -181,5 +181,10 @@ void api_health_inference(void *ud, struct http_exchange *x)
 		json_object_set_new(body, "admission", adm);
 	else
 		json_decref(adm);
+	if (body && a->opts.auto_route_strategy) /* how "auto" chooses (docs/routing.md) */
+		json_object_set_new(body, "auto_route",
+		                    json_pack("{s:b, s:s, s:b}", "enabled", a->opts.is_auto_route,
+		                              "strategy", a->opts.auto_route_strategy, "fallback",
+		                              a->opts.is_auto_route_fallback));
 	api_reply_json(x, 200, body);
 }

@@ -63,6 +63,12 @@ void api_reply_json(struct http_exchange *x, int status, json_t *v)
 	free(s);
 }
 
+void api_reply_body(struct http_exchange *x, int status, const char *json, size_t len)
+{
+	obs_request_status(status);
+	http_reply(x, status, "application/json", json, len);
+}
+
 void api_reply_error(struct http_exchange *x, const struct brg_error *e)
 {
 	int status = brg_err_http_status(e->code);

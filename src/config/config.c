@@ -173,6 +173,7 @@ static enum brg_err config_defaults(struct config **out)
 	c->host = strdup("127.0.0.1");
 	c->port = 8085;
 	c->models_dir = strdup("models");
+	c->otel_service_name = strdup("inference-service"); /* the spec's default */
 	c->log_level = LOG_INFO;
 	c->max_body_bytes = 4u << 20;
 	c->request_timeout_s = 120;
@@ -182,12 +183,13 @@ static enum brg_err config_defaults(struct config **out)
 	c->priority_levels = 3;
 	c->default_priority = 2;
 	c->shutdown_grace_s = 30;
+	c->auto_route_fallback = true; /* the spec's default (docs/routing.md) */
 	c->health_interval_s = 60;
 	c->health_timeout_s = 5;
 	c->breaker_failures = 3;
 	c->breaker_cooldown_s = 30;
 	*out = c;
-	if (!c->host || !c->models_dir || config_orch_defaults(&c->orch))
+	if (!c->host || !c->models_dir || !c->otel_service_name || config_orch_defaults(&c->orch))
 		return BRG_E_NOMEM;
 	return BRG_OK;
 }
@@ -349,6 +351,8 @@ void config_free(struct config *c)
 	free(c->models_dir);
 	free(c->api_key);
 	free(c->api_keys_file);
+	free(c->otel_endpoint);
+	free(c->otel_service_name);
 	free(c);
 }
 

@@ -29,6 +29,10 @@
  *     priority_levels: 3            # INFERENCE_PRIORITY_LEVELS, 1..3
  *     default_priority: 2           # INFERENCE_DEFAULT_PRIORITY
  *     shutdown_grace: 30            # INFERENCE_SHUTDOWN_GRACE, seconds
+ *     auto_route_enabled: false     # INFERENCE_AUTO_ROUTE_ENABLED (docs/routing.md)
+ *     auto_route_strategy: least_busy  # INFERENCE_AUTO_ROUTE_STRATEGY: least_busy |
+ *                                   # round_robin | capability_match
+ *     auto_route_fallback: true     # INFERENCE_AUTO_ROUTE_FALLBACK
  *   preload: [stories260k]       # INFERENCE_PRELOAD_MODELS=a,b
  *   models:
  *     stories260k:
@@ -85,6 +89,15 @@ struct model_config {
 	int budget_system, budget_trajectory, budget_handoff, budget_user_query;
 	int line; /* where it was declared, for messages */
 };
+
+/* The values of config.auto_route_strategy; config_auto_route_strategy_names
+ * spells them ("least_busy", "round_robin", "capability_match"). */
+enum auto_route_strategy {
+	AUTO_ROUTE_LEAST_BUSY,
+	AUTO_ROUTE_ROUND_ROBIN,
+	AUTO_ROUTE_CAPABILITY_MATCH,
+};
+extern const char *const config_auto_route_strategy_names[3];
 
 /* "none", "mean", "cls", "last": the values of model_config.pooling. */
 extern const char *const config_pooling_names[4];
@@ -213,6 +226,14 @@ struct config {
 	int breaker_cooldown_s; /* default 30 */
 	char *primary_provider; /* INFERENCE_PROVIDER; NULL: "local" */
 	struct orch_config orch;
+	/* Tracing (docs/observability.md → Tracing), from the OTEL_* variables
+	 * only: on when OTEL_EXPORTER_OTLP_ENDPOINT is set, unless
+	 * OTEL_ENABLED=false; OTEL_ENABLED=true without an endpoint exports to
+	 * http://localhost:4318 (OTLP/HTTP's port: brigade does not speak
+	 * the gRPC protocol of the spec's 4317). */
+	bool is_tracing;
+	char *otel_endpoint;     /* OTLP/HTTP base URL (spans go to /v1/traces); NULL: none */
+	char *otel_service_name; /* OTEL_SERVICE_NAME; default "inference-service" */
 	/* Admission (docs/admission.md; spec: Request Handling, Queue
 	 * Behavior, Priority Queue).  Generation and embedding requests only. */
 	int max_concurrent_requests;  /* running at once; default 10 */
@@ -224,6 +245,11 @@ struct config {
 	int priority_levels;          /* 1..3, default 3 (3 is the highest) */
 	int default_priority;         /* 1..priority_levels, default 2 */
 	int shutdown_grace_s;         /* SIGTERM: drain this long, then cancel; default 30 */
+	/* Auto-routing (docs/routing.md): how model "auto" chooses among the
+	 * models that fit the request's task_type. */
+	bool auto_route_enabled;  /* default false: the first best fit, as always */
+	int auto_route_strategy;  /* enum auto_route_strategy; default least_busy */
+	bool auto_route_fallback; /* default true: a failed pick moves on to the next */
 };
 
 /*
@@ -242,14 +268,19 @@ struct config {
  * _MAX_BODY_BYTES, _API_KEY, _MEMORY_BUDGET_MB, _MODEL_TTL and the
  * admission ones (_MAX_CONCURRENT_REQUESTS, _MAX_CONCURRENT_PER_MODEL,
  * _QUEUE_SIZE, _QUEUE_STRATEGY, _REJECT_WHEN_FULL, _PRIORITY_ENABLED,
- * _PRIORITY_LEVELS, _DEFAULT_PRIORITY, _SHUTDOWN_GRACE) set the server
- * keys of the same meaning, with the same rules; default_priority must not
+ * _PRIORITY_LEVELS, _DEFAULT_PRIORITY, _SHUTDOWN_GRACE) and the
+ * auto-routing ones (_AUTO_ROUTE_ENABLED, _AUTO_ROUTE_STRATEGY,
+ * _AUTO_ROUTE_FALLBACK) set the server keys of the same meaning, with the
+ * same rules; default_priority must not
  * exceed priority_levels; INFERENCE_MODELS_DIR
  * (relative: to the working directory); INFERENCE_GPU_LAYERS sets every
  * model's gpu_layers; INFERENCE_PRELOAD_MODELS=a,b replaces 'preload' (ids
  * must name models).  An empty value counts as unset — so an empty
  * INFERENCE_API_KEY never turns authentication off — except
  * INFERENCE_PRELOAD_MODELS="", which means "preload nothing".
+ *
+ * OTEL_ENABLED, OTEL_EXPORTER_OTLP_ENDPOINT (an http(s) URL) and
+ * OTEL_SERVICE_NAME set the tracing fields (above).
  *
  * Paths come out absolute: models_dir (canonical when it exists) and each
  * model's path = file when absolute, else models_dir/file.

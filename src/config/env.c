@@ -5,7 +5,8 @@
  * environment, so tests need not touch it.
  *
  * The server variables go through the same field table and rules as the
- * YAML keys (fields.c).  INFERENCE_MODELS_DIR is resolved against the
+ * YAML keys (fields.c); the OTEL_* ones, which have no YAML key, through
+ * a table of their own.  INFERENCE_MODELS_DIR is resolved against the
  * working directory, not the YAML file's.
  */
 #include "config/config_int.h"
@@ -39,6 +40,9 @@ static const struct {
     {"INFERENCE_PRIORITY_LEVELS", "priority_levels"},
     {"INFERENCE_DEFAULT_PRIORITY", "default_priority"},
     {"INFERENCE_SHUTDOWN_GRACE", "shutdown_grace"},
+    {"INFERENCE_AUTO_ROUTE_ENABLED", "auto_route_enabled"},
+    {"INFERENCE_AUTO_ROUTE_STRATEGY", "auto_route_strategy"},
+    {"INFERENCE_AUTO_ROUTE_FALLBACK", "auto_route_fallback"},
 };
 
 /* INFERENCE_PRELOAD_MODELS=a,b: replaces the file's list; "" means none. */
@@ -72,6 +76,38 @@ static enum brg_err env_preload(struct config *c, const char *value, struct brg_
 	if (e == BRG_E_NOMEM)
 		brg_fail(err, e, "out of memory");
 	return e;
+}
+
+/*
+ * OTEL_*: tracing (config.h, docs/observability.md).  The spec defaults
+ * OTEL_ENABLED to true, but a server that exports to a collector nobody
+ * runs only logs failures: tracing is on when an endpoint is set, unless
+ * OTEL_ENABLED=false; OTEL_ENABLED=true alone exports to localhost's
+ * OTLP/HTTP port.
+ */
+static enum brg_err env_otel(struct config *c, char *const *envp, struct brg_error *err)
+{
+	static const struct field fields[] = {
+	    {"OTEL_ENABLED", F_BOOL, 0, 0, offsetof(struct config, is_tracing)},
+	    {"OTEL_EXPORTER_OTLP_ENDPOINT", F_URL, 0, 0, offsetof(struct config, otel_endpoint)},
+	    {"OTEL_SERVICE_NAME", F_STR, 0, 0, offsetof(struct config, otel_service_name)},
+	};
+	char why[BRG_ERR_MSG_MAX - 64];
+	const char *enabled = config_env_get(envp, fields[0].name, true);
+	for (size_t i = 0; i < N_OF(fields); i++) {
+		const char *v = config_env_get(envp, fields[i].name, true);
+		enum brg_err e =
+		    v ? config_field_set(&fields[i], c, v, false, false, why, sizeof why) : BRG_OK;
+		if (e)
+			return brg_fail(err, e, "%s: %s", fields[i].name,
+			                e == BRG_E_NOMEM ? "out of memory" : why);
+	}
+	if (!enabled)
+		c->is_tracing = c->otel_endpoint != NULL;
+	else if (c->is_tracing && !c->otel_endpoint &&
+	         config_str_set(&c->otel_endpoint, "http://localhost:4318"))
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	return BRG_OK;
 }
 
 /*
@@ -124,5 +160,5 @@ enum brg_err config_apply_env(struct config *c, char *const *envp, struct brg_er
 	v = config_env_get(envp, "INFERENCE_PRELOAD_MODELS", false);
 	if (v && (e = env_preload(c, v, err)))
 		return e;
-	return BRG_OK;
+	return env_otel(c, envp, err);
 }

@@ -46,6 +46,10 @@ const struct field config_server_fields[] = {
     {"priority_levels", F_INT, 1, 3, CFG(priority_levels)},
     {"default_priority", F_INT, 1, 3, CFG(default_priority)},
     {"shutdown_grace", F_INT, 0, 86400, CFG(shutdown_grace_s)},
+    /* auto-routing (docs/routing.md) */
+    {"auto_route_enabled", F_BOOL, 0, 0, CFG(auto_route_enabled)},
+    {"auto_route_strategy", F_ROUTE, 0, 0, CFG(auto_route_strategy)},
+    {"auto_route_fallback", F_BOOL, 0, 0, CFG(auto_route_fallback)},
 };
 const size_t config_n_server_fields = N_OF(config_server_fields);
 
@@ -143,6 +147,9 @@ void config_describe(const struct field *f, char *buf, size_t len)
 		break;
 	case F_QUEUE:
 		snprintf(buf, len, "fifo or priority");
+		break;
+	case F_ROUTE:
+		snprintf(buf, len, "one of least_busy, round_robin, capability_match");
 		break;
 	case F_NAMES:
 		snprintf(buf, len, "a list of distinct non-empty names");
@@ -265,6 +272,8 @@ static enum brg_err set_str(const struct field *f, char *at, const char *text, b
 
 const char *const config_pooling_names[4] = {"none", "mean", "cls", "last"};
 const char *const config_queue_strategy_names[2] = {"fifo", "priority"};
+const char *const config_auto_route_strategy_names[3] = {"least_busy", "round_robin",
+                                                         "capability_match"};
 
 /* A word among words[0..n) (case-insensitive); its index or -1. */
 static int word_index(const char *s, const char *const *words, int n)
@@ -293,6 +302,8 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		i = word_index(text, config_pooling_names, 4);
 	else if (f->kind == F_QUEUE)
 		i = is_null ? -1 : word_index(text, config_queue_strategy_names, 2);
+	else if (f->kind == F_ROUTE)
+		i = is_null ? -1 : word_index(text, config_auto_route_strategy_names, 3);
 	else
 		i = is_null ? -1 : word_index(text, kinds, 2);
 	if (i < 0) {
@@ -301,11 +312,13 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		         : f->kind == F_BOOL    ? "a boolean"
 		         : f->kind == F_POOLING ? "a pooling"
 		         : f->kind == F_QUEUE   ? "a queue strategy"
+		         : f->kind == F_ROUTE   ? "an auto-route strategy"
 		                                : "a provider kind",
 		         want);
 		return BRG_E_CONFIG;
 	}
-	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING || f->kind == F_QUEUE)
+	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING || f->kind == F_QUEUE ||
+	    f->kind == F_ROUTE)
 		*(int *)at = i;
 	else if (f->kind == F_BOOL)
 		*(bool *)at = i >= 4;
@@ -329,6 +342,7 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
 	case F_KIND:
 	case F_POOLING:
 	case F_QUEUE:
+	case F_ROUTE:
 		return set_word(f, at, text, is_null, want, why, why_len);
 	case F_STR:
 	case F_OPT_STR:

@@ -532,6 +532,26 @@ static enum brg_err render_providers(struct buf *b)
 	return rc;
 }
 
+/* The span exporter's counters (trace.h), while tracing is on. */
+static enum brg_err render_traces(struct buf *b)
+{
+	if (!trace_is_enabled())
+		return BRG_OK;
+	struct trace_export_stats st;
+	trace_export_get_stats(&st);
+	enum brg_err rc =
+	    family(b, "trace_spans_exported_total", "counter", "Spans an OTLP receiver accepted.");
+	if (!rc)
+		rc = sample_u64(b, "trace_spans_exported_total", NULL, 0, st.n_exported);
+	if (!rc)
+		rc = family(b, "trace_spans_dropped_total", "counter",
+		            "Spans never exported: the queue was full, or their export failed.");
+	struct label full[] = {{"reason", "queue_full"}}, failed[] = {{"reason", "export_failed"}};
+	if (!rc)
+		rc = sample_u64(b, "trace_spans_dropped_total", full, 1, st.n_dropped_full);
+	return rc ? rc : sample_u64(b, "trace_spans_dropped_total", failed, 1, st.n_dropped_error);
+}
+
 enum brg_err obs_render(struct buf *out)
 {
 	int n = atomic_load_explicit(&n_models, memory_order_acquire);
@@ -542,5 +562,7 @@ enum brg_err obs_render(struct buf *out)
 		rc = render_per_model(out, n);
 	if (!rc)
 		rc = render_local(out, n);
-	return rc ? rc : render_providers(out);
+	if (!rc)
+		rc = render_providers(out);
+	return rc ? rc : render_traces(out);
 }

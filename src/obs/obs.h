@@ -33,6 +33,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/gen.h"
+#include "obs/trace.h"
 
 #define OBS_MAX_MODELS    64             /* declared model names; more share "other" */
 #define OBS_MAX_PROVIDERS 16             /* as many as the fallback chain holds */
@@ -116,11 +117,31 @@ struct obs_facts {
 
 /*
  * Starts following a request on this thread.  'method' and 'path' are
- * copied (truncated); 'traceparent' is the W3C header or NULL: its
- * trace-id is logged when it is well formed.
+ * copied (truncated); 'traceparent' is the W3C header or NULL.  With
+ * tracing on (trace.h) the request gets a SERVER span: a child of a valid
+ * 'traceparent', else the root of a new trace.  The log line carries the
+ * trace's id.
  */
 void obs_request_begin(enum obs_endpoint ep, const char *method, const char *path,
                        const char *traceparent);
+/*
+ * The traceparent that calls made for this thread's request carry
+ * upstream (gen_request.traceparent): its SERVER span's context when it
+ * is traced, else a valid incoming one passed on as it came (version 00).
+ * False, with out "", when there is neither.  Copy it: it belongs to this
+ * thread's request.
+ */
+bool obs_request_traceparent(char out[TRACE_PARENT_SIZE]);
+/* Whether this thread's request has a SERVER span. */
+bool obs_request_is_traced(void);
+/*
+ * A queue wait of this thread's request, as an INTERNAL span "queue wait":
+ * _begin() when the request starts to wait returns a start time (0 when
+ * the request is not traced: then _end() does nothing); _end() submits it
+ * with the wait's 'outcome' (BRG_OK: admitted).
+ */
+long long obs_queue_wait_begin(void);
+void obs_queue_wait_end(long long start_ns, enum brg_err outcome);
 /* Notes the HTTP status of this thread's request's reply; the first one
  * noted counts.  No-op when no request is followed here. */
 void obs_request_status(int status);

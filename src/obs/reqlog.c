@@ -42,12 +42,31 @@ bool obs_log_prompts(void)
 	return is_logging_prompts;
 }
 
-/*
- * Appends 's' as a JSON string, escaped, taking at most *budget bytes of
- * it (cut on a UTF-8 character boundary) and charging them; NULL is null.
- * Sets *is_cut when it had to cut.
- */
-static enum brg_err json_str(struct buf *b, const char *s, size_t *budget, bool *is_cut)
+/* The length of the valid UTF-8 character at s (n bytes left), or 0 when
+ * the byte there starts none (a stray continuation, an overlong form, a
+ * surrogate, past U+10FFFF, cut short): JSON text must be UTF-8, and a
+ * receiver may refuse a whole body for one stray byte. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len = c < 0x80                ? 1
+	             : c >= 0xC2 && c < 0xE0 ? 2
+	             : c >= 0xE0 && c < 0xF0 ? 3
+	             : c >= 0xF0 && c < 0xF5 ? 4
+	                                     : 0;
+	if (len <= 1 || len > n)
+		return len > n ? 0 : len;
+	unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+enum brg_err obs_json_str(struct buf *b, const char *s, size_t *budget, bool *is_cut)
 {
 	if (!s)
 		return buf_append(b, "null", 4);
@@ -61,16 +80,20 @@ static enum brg_err json_str(struct buf *b, const char *s, size_t *budget, bool 
 	if (budget)
 		*budget -= n;
 	enum brg_err rc = buf_append(b, "\"", 1);
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; i < n && !rc;) {
 		unsigned char c = (unsigned char)s[i];
+		size_t len = utf8_len((const unsigned char *)s + i, n - i);
 		if (c == '"' || c == '\\')
 			rc = buf_appendf(b, "\\%c", c);
 		else if (c == '\n')
 			rc = buf_append(b, "\\n", 2);
 		else if (c < 0x20)
 			rc = buf_appendf(b, "\\u%04x", c);
+		else if (!len)
+			rc = buf_append(b, "\\ufffd", 6);
 		else
-			rc = buf_append(b, &s[i], 1);
+			rc = buf_append(b, &s[i], len);
+		i += len ? len : 1;
 	}
 	return rc ? rc : buf_append(b, "\"", 1);
 }
@@ -84,11 +107,11 @@ static enum brg_err prompts(struct buf *b, const struct obs_facts *f)
 	for (size_t i = 0; f->msgs && i < f->n_msgs && !rc; i++) {
 		rc = buf_appendf(b, "%s{\"role\":", i ? "," : "");
 		if (!rc)
-			rc = json_str(b, f->msgs[i].role, NULL, NULL);
+			rc = obs_json_str(b, f->msgs[i].role, NULL, NULL);
 		if (!rc)
 			rc = buf_append(b, ",\"content\":", 11);
 		if (!rc)
-			rc = json_str(b, f->msgs[i].content, &budget, &is_cut);
+			rc = obs_json_str(b, f->msgs[i].content, &budget, &is_cut);
 		if (!rc)
 			rc = buf_append(b, "}", 1);
 	}
@@ -96,7 +119,7 @@ static enum brg_err prompts(struct buf *b, const struct obs_facts *f)
 		if (i)
 			rc = buf_append(b, ",", 1);
 		if (!rc)
-			rc = json_str(b, f->prompts[i], &budget, &is_cut);
+			rc = obs_json_str(b, f->prompts[i], &budget, &is_cut);
 	}
 	if (!rc)
 		rc = buf_append(b, "]", 1);
@@ -132,7 +155,7 @@ static enum brg_err line(struct buf *b, const struct obs_summary *s, const struc
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !rc; i++) {
 		rc = buf_appendf(b, ",\"%s\":", strs[i][0]);
 		if (!rc)
-			rc = json_str(b, strs[i][1], NULL, NULL);
+			rc = obs_json_str(b, strs[i][1], NULL, NULL);
 	}
 	if (!rc)
 		rc = buf_appendf(b,
@@ -145,7 +168,7 @@ static enum brg_err line(struct buf *b, const struct obs_summary *s, const struc
 	if (!rc)
 		rc = buf_append(b, ",\"trace_id\":", 12);
 	if (!rc)
-		rc = json_str(b, s->trace_id, NULL, NULL);
+		rc = obs_json_str(b, s->trace_id, NULL, NULL);
 	if (!rc && f && obs_log_prompts() && (f->msgs || f->prompts))
 		rc = prompts(b, f);
 	return rc ? rc : buf_append(b, "}\n", 2);

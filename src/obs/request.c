@@ -8,6 +8,11 @@
  * the wrapper, the handler and api/'s reply functions one request at a
  * time, so no lock and no lookup is needed to find it.  A streamed reply
  * outlives the handler; it takes a heap copy along (obs_request_detach).
+ *
+ * With tracing on (trace.h) a request is also a SERVER span, submitted
+ * when it ends; the spans of its queue wait, orchestration steps and
+ * provider calls are its descendants through the traceparent its calls
+ * carry.
  */
 #include "obs/obs_int.h"
 
@@ -22,7 +27,11 @@ struct obs_request {
 	enum obs_endpoint ep;
 	char method[8];
 	char path[64];
-	char trace_id[33]; /* "" when the request carried no valid traceparent */
+	char trace_id[TRACE_ID_HEX]; /* "" when it belongs to no trace */
+	/* What calls made for it carry (obs_request_traceparent); "" none. */
+	char traceparent[TRACE_PARENT_SIZE];
+	struct trace_open span;  /* its SERVER span, when is_on */
+	long long queue_wait_ns; /* time it waited for admission */
 	long long t_start_us;
 	int status; /* 0 until a reply is noted */
 	bool is_active;
@@ -38,40 +47,26 @@ long long obs_now_us(void)
 	return brg_now_us();
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static bool is_zeros(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != '0')
-			return false;
-	return true;
-}
-
 /*
- * W3C Trace Context: "version-traceid-parentid-flags", lowercase hex, 2-32-
- * 16-2 digits.  Version ff is invalid, and so are all-zero ids; version 00
- * has nothing after the flags, a later one may (after a '-').  Anything
- * else is ignored, as the spec asks, rather than half-trusted.
+ * The request's place in a trace.  A W3C traceparent that does not parse
+ * is ignored, as the spec asks, rather than half-trusted (trace_parse).
+ * With tracing on the request gets a SERVER span, a child of the incoming
+ * context or the root of a new trace, and the calls made for it carry
+ * that span's context; with tracing off (or a caller that does not sample
+ * the trace) a valid incoming context is passed on unchanged, as W3C asks
+ * of a participant that records nothing.
  */
-static void trace_id_of(const char *h, char out[33])
+static void join_trace(const char *traceparent)
 {
-	out[0] = '\0';
-	size_t n = h ? strlen(h) : 0;
-	if (n < 55 || !is_hex(h, 2) || strncmp(h, "ff", 2) == 0 || h[2] != '-' ||
-	    !is_hex(h + 3, 32) || is_zeros(h + 3, 32) || h[35] != '-' || !is_hex(h + 36, 16) ||
-	    is_zeros(h + 36, 16) || h[52] != '-' || !is_hex(h + 53, 2))
+	struct trace_ctx in;
+	bool has_in = traceparent && trace_parse(traceparent, &in);
+	const struct trace_ctx *c = has_in ? &in : NULL;
+	if (trace_open(&cur.span, c))
+		c = &cur.span.ctx;
+	if (!c)
 		return;
-	if (strncmp(h, "00", 2) == 0 ? n != 55 : n > 55 && h[55] != '-')
-		return;
-	memcpy(out, h + 3, 32);
-	out[32] = '\0';
+	trace_hex(c->trace_id, sizeof c->trace_id, cur.trace_id);
+	trace_format(c, cur.traceparent);
 }
 
 void obs_request_begin(enum obs_endpoint ep, const char *method, const char *path,
@@ -80,7 +75,46 @@ void obs_request_begin(enum obs_endpoint ep, const char *method, const char *pat
 	cur = (struct obs_request){.ep = ep, .t_start_us = obs_now_us(), .is_active = true};
 	snprintf(cur.method, sizeof cur.method, "%s", method ? method : "");
 	snprintf(cur.path, sizeof cur.path, "%s", path ? path : "");
-	trace_id_of(traceparent, cur.trace_id);
+	join_trace(traceparent);
+}
+
+bool obs_request_traceparent(char out[TRACE_PARENT_SIZE])
+{
+	bool has = cur.is_active && cur.traceparent[0];
+	memcpy(out, has ? cur.traceparent : "", has ? TRACE_PARENT_SIZE : 1);
+	return has;
+}
+
+bool obs_request_is_traced(void)
+{
+	return cur.is_active && cur.span.is_on;
+}
+
+/* Called only when a request really waits, so the clock read is cheap
+ * next to the wait; the time feeds queue_wait_seconds, traced or not. */
+long long obs_queue_wait_begin(void)
+{
+	return cur.is_active && !cur.is_done ? trace_now_ns() : 0;
+}
+
+void obs_queue_wait_end(long long start_ns, enum brg_err outcome)
+{
+	if (!start_ns || !cur.is_active)
+		return;
+	long long end_ns = trace_now_ns();
+	cur.queue_wait_ns += end_ns - start_ns;
+	struct trace_open o;
+	if (!cur.span.is_on || !trace_open(&o, &cur.span.ctx))
+		return;
+	o.start_ns = start_ns;
+	struct trace_span s;
+	trace_span_init(&s, &o, TRACE_INTERNAL, "queue wait");
+	trace_span_str(&s, "brigade.queue.outcome",
+	               outcome == BRG_OK ? "admitted" : brg_err_code(outcome));
+	if (outcome != BRG_OK && outcome != BRG_E_CANCELLED)
+		trace_span_fail(&s, brg_err_code(outcome));
+	s.end_ns = end_ns;
+	trace_submit(&s);
 }
 
 void obs_request_status(int status)
@@ -136,8 +170,9 @@ static void summarize(const struct obs_request *q, const struct obs_facts *f, st
 	s->completion_tokens = f->completion_tokens;
 	/* A request answered 200 certainly got past admission; one that
 	 * failed did only if it reports a wait. */
-	if (s->status == 200 || f->queue_wait_s > 0)
-		s->queue_wait_s = f->queue_wait_s > 0 ? f->queue_wait_s : 0;
+	double waited = f->queue_wait_s > 0 ? f->queue_wait_s : (double)q->queue_wait_ns / 1e9;
+	if (s->status == 200 || waited > 0)
+		s->queue_wait_s = waited;
 	if (q->ep == OBS_EMBEDDINGS || s->status != 200)
 		return;
 	/* A reply with no text at all: its first token was the end-of-text
@@ -146,6 +181,36 @@ static void summarize(const struct obs_request *q, const struct obs_facts *f, st
 	s->ttft_s = first > q->t_start_us ? (double)(first - q->t_start_us) / 1e6 : 0;
 	if (f->max_choice_tokens >= 2 && f->t_first_us > 0)
 		s->tpot_s = (double)(now - f->t_first_us) / 1e6 / (f->max_choice_tokens - 1);
+}
+
+/* The request's SERVER span (OpenTelemetry's HTTP and GenAI attribute
+ * names where they have one); a 5xx marks it failed, a 4xx does not (the
+ * client's doing, as OpenTelemetry's HTTP conventions have it). */
+static void server_span(const struct obs_request *q, const struct obs_summary *s,
+                        const struct obs_facts *f)
+{
+	struct trace_span sp;
+	char name[sizeof q->method + sizeof q->path]; /* trace_span_init cuts it */
+	snprintf(name, sizeof name, "%s %s", q->method, q->path);
+	trace_span_init(&sp, &q->span, TRACE_SERVER, name);
+	trace_span_str(&sp, "http.request.method", q->method);
+	trace_span_str(&sp, "http.route", q->path);
+	trace_span_int(&sp, "http.response.status_code", s->status);
+	trace_span_str(&sp, "brigade.request_id", s->request_id);
+	trace_span_str(&sp, "gen_ai.request.model", s->model_name);
+	trace_span_str(&sp, "brigade.mode", s->mode);
+	if (f) {
+		trace_span_int(&sp, "gen_ai.usage.input_tokens", s->prompt_tokens);
+		trace_span_int(&sp, "gen_ai.usage.output_tokens", s->completion_tokens);
+	}
+	if (q->queue_wait_ns > 0)
+		trace_span_int(&sp, "brigade.queue_wait_ms", q->queue_wait_ns / 1000000);
+	if (s->status >= 500) {
+		char why[32];
+		snprintf(why, sizeof why, "HTTP %d", s->status);
+		trace_span_fail(&sp, why);
+	}
+	trace_submit(&sp);
 }
 
 void obs_request_finish(struct obs_request *q, const struct obs_facts *f)
@@ -160,6 +225,8 @@ void obs_request_finish(struct obs_request *q, const struct obs_facts *f)
 	summarize(q, f, &s, id);
 	obs_record(&s);
 	obs_log_request(&s, f);
+	if (q->span.is_on)
+		server_span(q, &s, f);
 	if (q->is_heap)
 		free(q);
 }

@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/stream.h"
+#include "obs/trace.h"
 #include "orchestrate/context.h"
 #include "orchestrate/orchestrate.h"
 #include "orchestrate/reduce.h"
@@ -65,6 +66,10 @@ struct step {
 	struct brg_error error;
 	long long t0_ms, elapsed_ms;
 	double score; /* critique steps: the parsed score, else -1 */
+	/* tracing (obs/trace.h): the step's INTERNAL span, and the context
+	 * its provider call carries */
+	struct trace_open span;
+	char traceparent[TRACE_PARENT_SIZE];
 };
 
 struct run {
@@ -140,6 +145,16 @@ void mode_debate(struct run *run);
 void mode_ensemble(struct run *run);
 void mode_pipeline(struct run *run);
 void mode_self_consistency(struct run *run);
+
+/* ---- alternates.c: the single mode's auto-route fallback ---- */
+
+/* Runs 'gen' on plan->members[0], then on plan->alternates in order while
+ * an attempt fails, before any text, with an error another model may not
+ * have (docs/routing.md); info->model names the one that answered.  Same
+ * contract as fallback_generate(). */
+enum brg_err alternates_generate(struct fallback *f, const struct route_plan *plan,
+                                 const struct gen_request *gen, struct sink *sinks,
+                                 struct orch_info *info, struct brg_error *err);
 
 /* ---- prompts.c ---- */
 

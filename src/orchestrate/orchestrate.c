@@ -1,6 +1,7 @@
 /*
  * orchestrate.c — see orchestrate.h.  The single mode is a direct provider
- * call; a multi-model mode gets a plan from route/, then a thread that
+ * call (alternates.c when auto-routing left fallbacks in the plan); a
+ * multi-model mode gets a plan from route/, then a thread that
  * runs the mode (modes.c) and hands the final answer to the client's sink.
  */
 #include "orchestrate/orchestrate.h"
@@ -107,6 +108,8 @@ static enum brg_err run_single(struct orchestrator *o, struct orch_request *req,
 	info->total_steps = 1;
 	info->completed_steps = 1;
 	(void)o;
+	if (plan->n_alternates)
+		return alternates_generate(req->fallback, plan, &req->gen, sinks, info, err);
 	req->gen.model = m->t.model;
 	enum brg_err rc = fallback_generate(req->fallback, m->t.p, &req->gen, sinks, err);
 	req->gen.model = NULL; /* 'plan' ends here; providers copied what they keep */
@@ -220,8 +223,10 @@ static enum brg_err run_start(struct orchestrator *o, struct orch_request *req,
 	return BRG_OK;
 }
 
-enum brg_err orchestrate_run(struct orchestrator *o, struct orch_request *req, struct sink *sinks,
-                             struct orch_info *info, struct brg_error *err)
+/* A plan for a caller that brought none (tests, tools) into *out (heap:
+ * a plan is several kilobytes; free() it).  route_plan()'s errors. */
+static enum brg_err plan_here(struct orchestrator *o, const struct orch_request *req,
+                              struct route_plan **out, struct brg_error *err)
 {
 	struct plan_request q = {
 	    .mode = req->mode,
@@ -229,28 +234,54 @@ enum brg_err orchestrate_run(struct orchestrator *o, struct orch_request *req, s
 	    .task_type = req->task_type,
 	    .preset = req->preset,
 	};
-	struct route_plan plan;
-	enum brg_err rc = route_plan(o->router, &q, &plan, err);
-	if (rc)
-		return rc;
-	int m = orch_mode_parse(plan.mode);
+	*out = malloc(sizeof **out);
+	if (!*out)
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
+	enum brg_err rc = route_plan(o->router, &q, *out, err);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static enum brg_err run_planned(struct orchestrator *o, struct orch_request *req,
+                                const struct route_plan *plan, struct sink *sinks,
+                                struct orch_info *info, struct brg_error *err)
+{
+	int m = orch_mode_parse(plan->mode);
 	if (m < 0) {
-		brg_fail(err, BRG_E_BAD_REQUEST, "unknown orchestration_mode '%s'", plan.mode);
-		brg_error_detail_str(err, "orchestration_mode", plan.mode);
+		brg_fail(err, BRG_E_BAD_REQUEST, "unknown orchestration_mode '%s'", plan->mode);
+		brg_error_detail_str(err, "orchestration_mode", plan->mode);
 		return BRG_E_BAD_REQUEST;
 	}
 	info->mode = (enum orch_mode)m;
-	snprintf(info->config, sizeof info->config, "%s", plan.preset);
+	snprintf(info->config, sizeof info->config, "%s", plan->preset);
 	if (m == ORCH_SINGLE)
-		return run_single(o, req, &plan, sinks, info, err);
+		return run_single(o, req, plan, sinks, info, err);
 	if (!req->gen.msgs || req->gen.n_choices != 1) {
 		brg_fail(err, BRG_E_BAD_REQUEST,
 		         req->gen.msgs ? "orchestration_mode '%s' gives one answer: n must be 1"
 		                       : "orchestration_mode '%s' needs chat messages "
 		                         "(/v1/chat/completions)",
-		         plan.mode);
-		brg_error_detail_str(err, "orchestration_mode", plan.mode);
+		         plan->mode);
+		brg_error_detail_str(err, "orchestration_mode", plan->mode);
 		return BRG_E_BAD_REQUEST;
 	}
-	return run_start(o, req, &plan, (enum orch_mode)m, sinks, info, err);
+	return run_start(o, req, plan, (enum orch_mode)m, sinks, info, err);
+}
+
+enum brg_err orchestrate_run(struct orchestrator *o, struct orch_request *req,
+                             const struct route_plan *plan, struct sink *sinks,
+                             struct orch_info *info, struct brg_error *err)
+{
+	if (plan)
+		return run_planned(o, req, plan, sinks, info, err);
+	struct route_plan *own;
+	enum brg_err rc = plan_here(o, req, &own, err);
+	if (rc)
+		return rc;
+	rc = run_planned(o, req, own, sinks, info, err);
+	free(own); /* run_start copied it; single's providers copied what they keep */
+	return rc;
 }

@@ -123,13 +123,16 @@ struct orchestrator *orchestrator_new(struct router *r, const struct config *cfg
 void orchestrator_free(struct orchestrator *o);
 
 /*
- * Starts the request; on BRG_OK each of the gen.n_choices sinks gets one
- * on_done (see provider.h).  Errors (nothing started): BRG_E_BAD_REQUEST
- * (a mode the configuration cannot fill, n > 1 with a multi-model mode),
- * BRG_E_MODEL_NOT_FOUND, BRG_E_RESOURCE (no thread), anything route/ or
- * the provider returns for single.
+ * Starts the request as 'plan' says (borrowed; route_plan() of the
+ * request's mode, model, task_type and preset: the caller plans once and
+ * admits by the same plan); NULL: planned here.  On BRG_OK each of the
+ * gen.n_choices sinks gets one on_done (see provider.h).  Errors (nothing
+ * started): BRG_E_BAD_REQUEST (a mode the configuration cannot fill, n > 1
+ * with a multi-model mode), BRG_E_MODEL_NOT_FOUND, BRG_E_RESOURCE (no
+ * thread), anything route/ or the provider returns for single.
  */
-enum brg_err orchestrate_run(struct orchestrator *o, struct orch_request *req, struct sink *sinks,
+enum brg_err orchestrate_run(struct orchestrator *o, struct orch_request *req,
+                             const struct route_plan *plan, struct sink *sinks,
                              struct orch_info *info, struct brg_error *err);
 
 #endif

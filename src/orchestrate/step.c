@@ -42,8 +42,28 @@ const char *step_own(struct step *st, char *text)
 	return text;
 }
 
+/* Ends the step's span: failed with 'failure', else as the step ended. */
+static void step_trace_end(struct step *st, const char *failure)
+{
+	if (!st->span.is_on)
+		return;
+	st->span.is_on = false;
+	struct trace_span s;
+	char name[TRACE_NAME_MAX];
+	snprintf(name, sizeof name, "step %s", st->name);
+	trace_span_init(&s, &st->span, TRACE_INTERNAL, name);
+	trace_span_str(&s, "brigade.step", st->name);
+	trace_span_str(&s, "brigade.role", st->role);
+	trace_span_str(&s, "gen_ai.request.model", st->m->name);
+	trace_span_int(&s, "brigade.round", st->round);
+	if (failure || !st->is_ok)
+		trace_span_fail(&s, failure ? failure : st->error.message);
+	trace_submit(&s);
+}
+
 void step_fini(struct step *st)
 {
+	step_trace_end(st, "cancelled"); /* a step that never settled */
 	if (st->s) {
 		gen_stream_cancel(st->s);
 		gen_stream_wait_all_done(st->s);
@@ -84,6 +104,8 @@ void run_note_model(struct run *run, const char *name)
 static void step_start(struct run *run, struct step *st)
 {
 	st->t0_ms = brg_now_ms();
+	if (trace_open_child(&st->span, run->gen.traceparent))
+		trace_format(&st->span.ctx, st->traceparent);
 	st->s = gen_stream_new(st->n_choices, STEP_TEXT_MAX);
 	struct brg_error e;
 	brg_error_clear(&e);
@@ -103,6 +125,7 @@ static void step_start(struct run *run, struct step *st)
 	    .params = st->params,
 	    .n_choices = st->n_choices,
 	    .cancel = gen_stream_cancel_flag(st->s),
+	    .traceparent = st->span.is_on ? st->traceparent : run->gen.traceparent,
 	};
 	enum brg_err rc = fallback_generate(run->fallback, st->m->t.p, &g, sinks, &e);
 	if (rc) {
@@ -146,6 +169,7 @@ static void step_settle(struct step *st)
 		else
 			brg_fail(&st->error, BRG_E_ORCHESTRATION, "the step was interrupted");
 	}
+	step_trace_end(st, NULL);
 }
 
 static void step_event(struct run *run, const struct step *st)

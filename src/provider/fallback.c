@@ -90,6 +90,60 @@ static bool gate_defer(struct gate *g)
 	return g->is_calling;
 }
 
+/*
+ * The tracing of one request's provider calls: a CLIENT span per attempt,
+ * a child of the caller's context, whose own context the attempt carries
+ * upstream (gen_request.traceparent).  With tracing off, or no context,
+ * the caller's traceparent (if any) passes through unchanged.  Owned by
+ * whoever owns the run, like the rest of it.
+ */
+struct call_trace {
+	struct trace_ctx parent;
+	bool has_parent;
+	struct trace_open span;              /* the current attempt's, when is_on */
+	char traceparent[TRACE_PARENT_SIZE]; /* what the attempt carries */
+	int n_attempts;
+};
+
+/* Returns what the request should carry now: NULL when nothing. */
+static const char *call_trace_init(struct call_trace *t, const char *traceparent)
+{
+	t->has_parent = traceparent && trace_parse(traceparent, &t->parent);
+	if (!t->has_parent)
+		return NULL;
+	trace_format(&t->parent, t->traceparent);
+	return t->traceparent;
+}
+
+/* Right before a provider call. */
+static void call_trace_begin(struct call_trace *t)
+{
+	t->n_attempts++;
+	if (t->has_parent && trace_open(&t->span, &t->parent))
+		trace_format(&t->span.ctx, t->traceparent);
+}
+
+/* Once the call has ended, as 'e' says (NULL: it answered). */
+static void call_trace_end(struct call_trace *t, const char *provider, const char *model,
+                           const char *operation, const struct brg_error *e)
+{
+	if (!t->span.is_on)
+		return;
+	t->span.is_on = false;
+	struct trace_span s;
+	char name[TRACE_NAME_MAX];
+	snprintf(name, sizeof name, "provider %s", provider);
+	trace_span_init(&s, &t->span, TRACE_CLIENT, name);
+	trace_span_str(&s, "brigade.provider", provider);
+	trace_span_str(&s, "gen_ai.operation.name", operation);
+	trace_span_str(&s, "gen_ai.request.model", model);
+	trace_span_int(&s, "brigade.attempt", t->n_attempts);
+	trace_span_str(&s, "brigade.outcome", e ? brg_err_code(e->code) : "ok");
+	if (e)
+		trace_span_fail(&s, e->message);
+	trace_submit(&s);
+}
+
 struct run;
 
 struct choice {
@@ -116,6 +170,7 @@ struct run {
 	int cursor;             /* index into f->order of the next candidate; -1: no chain */
 	unsigned tried_mask;    /* members already tried */
 	struct brg_error tried; /* details: provider name → its error */
+	struct call_trace trace;
 };
 
 /* Errors that are the provider's fault, as opposed to the request's. */
@@ -232,6 +287,11 @@ static int obs_model_of(struct provider p, const char *model)
 
 static void attempt_ended(struct run *r);
 
+static const char *operation_of(const struct run *r)
+{
+	return r->req.msgs ? "chat" : "text_completion";
+}
+
 /* Tries member m.  BRG_OK: the attempt runs and owns the run. */
 static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct brg_error *e)
 {
@@ -252,10 +312,12 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 	struct provider p = r->f->members[m].p;
 	r->obs_model = obs_model_of(p, r->model);
 	obs_running_add(r->obs_model, (int)r->n);
+	call_trace_begin(&r->trace);
 	gate_enter(&r->mu, &r->gate);
 	enum brg_err rc = p.ops->generate(p.impl, &r->req, r->inner, e);
 	bool is_ended = gate_leave(&r->mu, &r->gate);
 	if (rc) {
+		call_trace_end(&r->trace, p.ops->name, r->model, operation_of(r), e);
 		obs_running_add(r->obs_model, -(int)r->n);
 		record(r->f, m, e);
 		return rc;
@@ -322,6 +384,8 @@ static void attempt_ended(struct run *r)
 {
 	obs_running_add(r->obs_model, -(int)r->n);
 	const struct brg_error *e = attempt_error(r);
+	call_trace_end(&r->trace, r->f->members[r->member].p.ops->name, r->model, operation_of(r),
+	               e);
 	record(r->f, r->member, e);
 	if (!e || atomic_load(&r->has_output) || !is_worth_retry(e->code) || r->cursor < 0) {
 		deliver(r);
@@ -380,6 +444,7 @@ static struct run *run_new(struct fallback *f, const struct gen_request *req, st
 	atomic_init(&r->has_output, false);
 	r->f = f;
 	r->req = *req;
+	r->req.traceparent = call_trace_init(&r->trace, req->traceparent);
 	snprintf(r->orig_model, sizeof r->orig_model, "%s", req->model);
 	r->n = req->n_choices;
 	memcpy(r->outer, sinks, r->n * sizeof *sinks);
@@ -434,6 +499,7 @@ struct erun {
 	int cursor;
 	unsigned tried_mask;
 	struct brg_error tried;
+	struct call_trace trace;
 };
 
 static void erun_deliver(struct erun *r)
@@ -474,10 +540,12 @@ static enum brg_err erun_try_member(struct erun *r, size_t m, bool is_first, str
 	if (refuse_if_open(r->f, m, e))
 		return BRG_E_PROVIDER_UNAVAILABLE;
 	r->member = m;
+	call_trace_begin(&r->trace);
 	gate_enter(&r->mu, &r->gate);
 	enum brg_err rc = p.ops->embed(p.impl, &r->req, (struct embed_sink){erun_done, r}, e);
 	bool is_ended = gate_leave(&r->mu, &r->gate);
 	if (rc) {
+		call_trace_end(&r->trace, p.ops->name, r->req.model, "embeddings", e);
 		record(r->f, m, e);
 		return rc;
 	}
@@ -500,6 +568,8 @@ static enum brg_err erun_try_next(struct erun *r, size_t from, struct brg_error 
 static void erun_attempt_ended(struct erun *r)
 {
 	const struct brg_error *e = r->res.error.code ? &r->res.error : NULL;
+	call_trace_end(&r->trace, r->f->members[r->member].p.ops->name, r->req.model, "embeddings",
+	               e);
 	record(r->f, r->member, e);
 	if (!e || !is_worth_retry(e->code) || r->cursor < 0) {
 		erun_deliver(r);
@@ -532,6 +602,7 @@ enum brg_err fallback_embed(struct fallback *f, struct provider p, const struct 
 	pthread_mutex_init(&run->mu, NULL);
 	run->f = f;
 	run->req = *r;
+	run->req.traceparent = call_trace_init(&run->trace, r->traceparent);
 	run->outer = sink;
 	brg_error_clear(&run->tried);
 	bool is_chained = f->o.is_enabled && f->members[m].chain_position >= 0;

@@ -87,18 +87,55 @@ static const char *pick_other(const struct pool *p, const char *skip)
 	return NULL;
 }
 
+/* The leading model, worked out once per plan: with auto-routing, the
+ * strategy's candidates too (a round_robin pick turns a counter, so it
+ * must not be asked twice). */
+struct lead {
+	bool is_known;
+	const char *name;
+	struct plan_member cands[1 + PLAN_MAX_ALTERNATES];
+	size_t n_cands;
+};
+
 /* The leading model: the request's, or for "auto" the pool's best fit for
- * the task (preferred role, then fallback role, then the first). */
-static const char *lead_of(struct router *r, const struct plan_request *q, const struct pool *p)
+ * the task (preferred role, then fallback role, then the first); with
+ * auto-routing on, the strategy's first candidate (auto.c). */
+static const char *lead_of(struct router *r, const struct plan_request *q, const struct pool *p,
+                           struct lead *ld)
 {
+	if (ld->is_known)
+		return ld->name;
+	ld->is_known = true;
+	ld->name = q->model;
 	if (q->model && strcmp(q->model, "auto") != 0)
-		return q->model;
+		return ld->name;
+	if (route_auto_is_enabled(r)) {
+		ld->n_cands = route_auto_candidates(r, q->task_type, p->names, p->n, ld->cands,
+		                                    1 + PLAN_MAX_ALTERNATES);
+		if (ld->n_cands)
+			ld->name = ld->cands[0].name;
+		return ld->name;
+	}
 	const char *pref, *fb;
 	route_task_roles(q->task_type, &pref, &fb);
 	const char *m = pick(r, p, pref, NULL, NULL);
 	if (!m && fb)
 		m = pick(r, p, fb, NULL, NULL);
-	return m ? m : p->n ? p->names[0] : q->model;
+	ld->name = m ? m : p->n ? p->names[0] : q->model;
+	return ld->name;
+}
+
+/* One model answers an auto-routed request: the first candidate, and in
+ * single mode the others after it when a failure may move on. */
+static enum brg_err lead_alone(struct router *r, const struct lead *ld, struct route_plan *out)
+{
+	const struct config *c = router_config(r);
+	out->n_members = 1;
+	out->members[0] = ld->cands[0];
+	bool is_fallback = strcmp(out->mode, "single") == 0 && c && c->auto_route_fallback;
+	for (size_t i = 1; is_fallback && i < ld->n_cands; i++)
+		out->alternates[out->n_alternates++] = ld->cands[i];
+	return BRG_OK;
 }
 
 /* The lead, then every other pool model, up to the cap. */
@@ -210,14 +247,16 @@ static enum brg_err generic_pipeline(struct router *r, const struct plan_request
 }
 
 static enum brg_err generic(struct router *r, const struct plan_request *q, const struct pool *p,
-                            struct route_plan *out, struct brg_error *err)
+                            struct lead *ld, struct route_plan *out, struct brg_error *err)
 {
 	const struct config *c = router_config(r);
-	const char *lead = lead_of(r, q, p);
+	const char *lead = lead_of(r, q, p, ld);
 	const char *m = out->mode;
 	if (!lead)
 		return bad(err, m, "orchestration_mode '%s' has no model to run", m);
 	if (strcmp(m, "single") == 0 || strcmp(m, "self_consistency") == 0) {
+		if (ld->n_cands)
+			return lead_alone(r, ld, out);
 		out->n_members = 1;
 		return member(r, lead, q->task_type, &out->members[0], err);
 	}
@@ -295,11 +334,11 @@ static enum brg_err from_preset(struct router *r, const struct preset *ps, const
 /* A fast model of the pool compresses, else the leading one; none when
  * that cannot be resolved (compression then fails clearly). */
 static void compressor(struct router *r, const struct plan_request *q, const struct pool *p,
-                       struct route_plan *out)
+                       struct lead *ld, struct route_plan *out)
 {
 	const char *name = pick(r, p, "fast", NULL, NULL);
 	if (!name)
-		name = lead_of(r, q, p);
+		name = lead_of(r, q, p, ld);
 	struct brg_error e;
 	brg_error_clear(&e);
 	out->has_compressor = name && member(r, name, q->task_type, &out->compressor, &e) == BRG_OK;
@@ -342,10 +381,11 @@ enum brg_err route_plan(struct router *r, const struct plan_request *q, struct r
 		p.names[p.n++] = ps->members[i].model;
 	for (size_t i = 0; !ps && c && i < c->orch.n_pool && p.n < POOL_MAX; i++)
 		p.names[p.n++] = c->orch.pool[i];
+	struct lead ld = {.is_known = false};
 	enum brg_err rc = ps && strcmp(ps->mode, mode) == 0
 	                      ? from_preset(r, ps, q->task_type, out, err)
-	                      : generic(r, q, &p, out, err);
+	                      : generic(r, q, &p, &ld, out, err);
 	if (rc == BRG_OK)
-		compressor(r, q, &p, out);
+		compressor(r, q, &p, &ld, out);
 	return rc;
 }

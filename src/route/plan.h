@@ -27,7 +27,11 @@
  *                a coder for code tasks, a thinker otherwise, validate =
  *                the request's model; each falls back to the request's
  *                model, and the plan needs two different models.
- *    "auto" as the model picks the leading model by task_type's role.
+ *    "auto" as the model picks the leading model by task_type's role;
+ *    with auto-routing on (INFERENCE_AUTO_ROUTE_ENABLED, docs/routing.md)
+ *    the configured strategy picks it among the pool's best fits, and a
+ *    single-mode plan carries the other candidates, in the strategy's
+ *    order, for INFERENCE_AUTO_ROUTE_FALLBACK.
  *
  * Read-only after start-up; any thread.
  */
@@ -41,8 +45,9 @@
 #include "core/err.h"
 #include "route/route.h"
 
-#define PLAN_MAX_MEMBERS 8
-#define PLAN_MAX_STAGES  3
+#define PLAN_MAX_MEMBERS    8
+#define PLAN_MAX_STAGES     3
+#define PLAN_MAX_ALTERNATES 7
 
 struct plan_member {
 	char name[ROUTE_MODEL_MAX]; /* as a client writes it: for models_used */
@@ -58,6 +63,10 @@ struct route_plan {
 	 * self-consistency model (members[0]) */
 	struct plan_member members[PLAN_MAX_MEMBERS];
 	size_t n_members;
+	/* single mode, model "auto", auto-route fallback on: who answers
+	 * instead, in order, when members[0] fails before any text */
+	struct plan_member alternates[PLAN_MAX_ALTERNATES];
+	size_t n_alternates;
 	/* debate's reconciler, ensemble's synthesizer */
 	bool has_judge;
 	struct plan_member judge;
@@ -82,7 +91,8 @@ struct plan_request {
 void router_set_config(struct router *r, const struct config *cfg);
 
 /*
- * Fills *out for the request.  Errors: BRG_E_BAD_REQUEST (an unknown or
+ * Fills *out for the request.  Plan each request once: with auto-routing's
+ * round_robin every plan for "auto" takes the next model.  Errors: BRG_E_BAD_REQUEST (an unknown or
  * unusable preset, or a mode the configured models cannot fill: the
  * message says which part is missing and how to configure it; details
  * "preset" / "orchestration_mode"), BRG_E_MODEL_NOT_FOUND (a named model

@@ -1,7 +1,8 @@
 /*
  * route.c — model-name prefixes, the task → role table, and "auto"
- * routing.  See route.h.  The role table is data (spec: Task Type → Role
- * Routing), read-only after start-up.
+ * routing (auto.c when auto-routing is on).  See route.h.  The role
+ * table is data (spec: Task Type → Role Routing), read-only after
+ * start-up.
  */
 #include "route/route.h"
 
@@ -11,13 +12,6 @@
 
 #include "route/plan.h"
 #include "route/route_int.h"
-
-struct router {
-	struct provider providers[ROUTE_MAX_PROVIDERS];
-	size_t n_providers;
-	int default_provider;     /* -1: none */
-	const struct config *cfg; /* presets, roles and the pool (plan.c); may be NULL */
-};
 
 static const struct {
 	const char *task;
@@ -42,8 +36,11 @@ static const struct {
 struct router *router_new(void)
 {
 	struct router *r = calloc(1, sizeof *r);
-	if (r)
-		r->default_provider = -1;
+	if (!r)
+		return NULL;
+	r->default_provider = -1;
+	for (size_t i = 0; i < ROUTE_RR_SLOTS; i++)
+		atomic_init(&r->rr[i], 0);
 	return r;
 }
 
@@ -58,6 +55,12 @@ void router_set_default(struct router *r, const char *name)
 void router_set_config(struct router *r, const struct config *cfg)
 {
 	r->cfg = cfg;
+}
+
+void router_set_load(struct router *r, route_load_fn fn, void *ud)
+{
+	r->load = fn;
+	r->load_ud = ud;
 }
 
 const struct config *router_config(const struct router *r)
@@ -169,6 +172,13 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 			return not_found(name, err);
 		out->p = *p;
 		snprintf(out->model, sizeof out->model, "%s", model);
+		return BRG_OK;
+	}
+	if (strcmp(name, "auto") == 0 && route_auto_is_enabled(r)) {
+		struct plan_member first;
+		if (!route_auto_candidates(r, task_type, NULL, 0, &first, 1))
+			return not_found(name, err);
+		*out = first.t;
 		return BRG_OK;
 	}
 	if (strcmp(name, "auto") == 0) {

@@ -5,7 +5,10 @@
  *   "stories260k"        the first provider that has it (local first)
  *   "local:stories260k"  that provider only ("inference:" is an alias of
  *                        "local:", the name llm-gateway uses for us)
- *   "auto"               the model whose roles best fit the task_type
+ *   "auto"               the model whose roles best fit the task_type;
+ *                        with INFERENCE_AUTO_ROUTE_ENABLED, the configured
+ *                        strategy's pick among the best fits (auto.c,
+ *                        docs/routing.md)
  *
  * A colon that names no provider is part of the model name, so
  * Ollama-style names such as "qwen2.5:7b" pass through whole.
@@ -40,6 +43,14 @@ enum brg_err router_add(struct router *r, struct provider p);
  * INFERENCE_PROVIDER), when it forwards any model.  Unknown name: no-op.
  */
 void router_set_default(struct router *r, const char *name);
+
+/*
+ * How busy a model is for auto-routing's least_busy strategy: requests in
+ * flight or waiting for it (admission's count).  Called on request
+ * threads, concurrently; must not block.  Set before serving.
+ */
+typedef int (*route_load_fn)(void *ud, const struct route_target *t);
+void router_set_load(struct router *r, route_load_fn fn, void *ud);
 
 /* Whether 'task' is one of the spec's task types. */
 bool route_task_known(const char *task);

@@ -63,6 +63,13 @@ test('30 requests at a 1-request server with a queue of 10: 19 get 429 with Retr
   const a = await admission(srv);
   assert.deepEqual([a.running, a.queued, a.rejected, a.admitted], [0, 0, 19, 11]);
   assert.ok(a.avg_service_ms > 0);
+  // /metrics saw the ten that waited behind the long one: eleven waits
+  // observed (one of them ~0), together at least as long as that request.
+  const text = await (await fetch(`${srv.baseURL}/metrics`)).text();
+  const value = (name) => text.split('\n').filter((l) => l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  assert.equal(value('brigade_queue_wait_seconds_count'), 11, text);
+  assert.ok(value('brigade_queue_wait_seconds_sum') > 0.05, text);
 });
 
 test('with the priority strategy, queued requests run highest priority first, FIFO within a level', async (t) => {

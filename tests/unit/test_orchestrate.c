@@ -358,7 +358,7 @@ static enum brg_err run_mode(struct fixture *f, const char *mode, const char *mo
 	};
 	struct brg_error e;
 	brg_error_clear(&e);
-	enum brg_err rc = orchestrate_run(orch(f), &q, &sink, info, &e);
+	enum brg_err rc = orchestrate_run(orch(f), &q, NULL, &sink, info, &e);
 	if (rc == BRG_OK)
 		box_wait(b);
 	return rc;
@@ -851,7 +851,7 @@ static void test_cancel_stops_a_run_quickly(void **state)
 	};
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(orch(f), &q, &sink, &in, &e), BRG_OK);
+	assert_int_equal(orchestrate_run(orch(f), &q, NULL, &sink, &in, &e), BRG_OK);
 	sleep_ms(50);
 	long long t0 = now_ms();
 	atomic_store(&cancel, true);
@@ -873,7 +873,7 @@ static void test_multi_model_mode_wants_one_choice(void **state)
 	};
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(orch(f), &q, sinks, &in, &e), BRG_E_BAD_REQUEST);
+	assert_int_equal(orchestrate_run(orch(f), &q, NULL, sinks, &in, &e), BRG_E_BAD_REQUEST);
 	assert_non_null(strstr(e.message, "n must be 1"));
 }
 

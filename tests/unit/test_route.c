@@ -484,7 +484,7 @@ static void test_orchestrate_single_passes_resolved_model_id(void **state)
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_OK);
+	assert_int_equal(orchestrate_run(w.o, &q, NULL, sinks, &info, &e), BRG_OK);
 	assert_int_equal(w.remote.n_generate, 1);
 	assert_int_equal(w.local.n_generate, 0);
 	assert_string_equal(w.remote.last_model, "coder-7b");
@@ -501,7 +501,7 @@ static void test_orchestrate_auto_reports_picked_model(void **state)
 	struct done_count c;
 	sinks_for(&c, sinks, 1);
 	struct orch_info info;
-	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, NULL), BRG_OK);
+	assert_int_equal(orchestrate_run(w.o, &q, NULL, sinks, &info, NULL), BRG_OK);
 	assert_string_equal(w.remote.last_model, "coder-7b");
 	assert_string_equal(info.model, "coder-7b");
 	assert_int_equal(c.n_done[0], 1);
@@ -520,7 +520,8 @@ static void test_orchestrate_multi_model_mode_without_pool_is_400(void **state)
 		struct orch_info info;
 		struct brg_error e;
 		brg_error_clear(&e);
-		assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_BAD_REQUEST);
+		assert_int_equal(orchestrate_run(w.o, &q, NULL, sinks, &info, &e),
+		                 BRG_E_BAD_REQUEST);
 		assert_string_equal(detail(&e, "orchestration_mode"), modes[i]);
 		assert_non_null(strstr(e.message, "INFERENCE_ORCHESTRATION_MODELS"));
 		assert_int_equal(c.n_done[0], 0);
@@ -537,7 +538,7 @@ static void test_orchestrate_unknown_model_never_generates(void **state)
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_MODEL_NOT_FOUND);
+	assert_int_equal(orchestrate_run(w.o, &q, NULL, sinks, &info, &e), BRG_E_MODEL_NOT_FOUND);
 	assert_string_equal(detail(&e, "model"), "missing");
 	assert_int_equal(w.local.n_generate + w.remote.n_generate, 0);
 	assert_int_equal(c.n_done[0], 0);
@@ -553,7 +554,7 @@ static void test_orchestrate_returns_provider_error(void **state)
 	struct orch_info info;
 	struct brg_error e;
 	brg_error_clear(&e);
-	assert_int_equal(orchestrate_run(w.o, &q, sinks, &info, &e), BRG_E_MODEL_BUSY);
+	assert_int_equal(orchestrate_run(w.o, &q, NULL, sinks, &info, &e), BRG_E_MODEL_BUSY);
 	assert_int_equal(e.code, BRG_E_MODEL_BUSY);
 	assert_int_equal(w.local.n_generate, 1);
 	assert_int_equal(c.n_done[0], 0);
