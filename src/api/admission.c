@@ -104,9 +104,18 @@ enum brg_err api_admit(struct api *a, struct http_exchange *x, const struct admi
 	enum brg_err rc = admit_enter(a->admit, t, w, err);
 	if (rc)
 		return rc;
-	/* A ticket with an eventfd waits: that wait is a span of its own. */
-	long long t0 = admit_ticket_fd(t) >= 0 ? obs_queue_wait_begin() : 0;
+	if (admit_ticket_fd(t) < 0)
+		return BRG_OK; /* running at once */
+	/* A ticket with an eventfd waits: a span of its own, and a waiting
+	 * request of its model's (the key is "provider:model") meanwhile. */
+	const char *colon = w->model ? strchr(w->model, ':') : NULL;
+	int label = colon ? obs_model_id(colon + 1) : -1;
+	long long t0 = obs_queue_wait_begin();
+	if (label >= 0)
+		obs_waiting_add(label, 1);
 	rc = wait_turn(a, x, t, deadline_ms, err);
+	if (label >= 0)
+		obs_waiting_add(label, -1);
 	obs_queue_wait_end(t0, rc);
 	return rc;
 }

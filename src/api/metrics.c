@@ -29,13 +29,15 @@ void api_obs_finish(struct api *a, struct obs_request *q, struct obs_facts *f)
 	obs_request_finish(q, f);
 }
 
-/* A local model (the only kind with slots): its busy slots now. */
+/* A local model (the only kind with slots): its busy slots and KV now. */
 static void slots_of(void *ud, const struct model_info *m)
 {
 	(void)ud;
-	if (m->n_slots > 0)
-		obs_model_slots(m->id, strcmp(m->status, "loaded") == 0 ? m->n_busy_slots : 0,
-		                m->n_slots);
+	if (m->n_slots <= 0)
+		return;
+	bool is_loaded = strcmp(m->status, "loaded") == 0;
+	obs_model_slots(m->id, is_loaded ? m->n_busy_slots : 0, m->n_slots,
+	                is_loaded ? m->kv_usage : 0);
 }
 
 void api_metrics(void *ud, struct http_exchange *x)

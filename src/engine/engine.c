@@ -423,6 +423,15 @@ int engine_n_busy_slots(const struct engine_model *m)
 	return atomic_load(&m->n_busy);
 }
 
+double engine_kv_usage(const struct engine_model *m)
+{
+	double cells = (double)m->n_ctx_slot * m->n_slots;
+	int live = atomic_load_explicit(&m->n_cells_live, memory_order_relaxed);
+	if (atomic_load(&m->n_busy) == 0 || cells <= 0)
+		return 0;
+	return live >= cells ? 1.0 : live / cells;
+}
+
 size_t engine_memory_bytes(const struct engine_model *m)
 {
 	return m->mem_bytes;

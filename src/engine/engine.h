@@ -83,6 +83,10 @@ int engine_n_ctx(const struct engine_model *m); /* per slot */
 int engine_n_ctx_train(const struct engine_model *m);
 int engine_n_slots(const struct engine_model *m);
 int engine_n_busy_slots(const struct engine_model *m); /* slots holding a job now */
+/* The share (0-1) of the KV cache's cells that running sequences fill,
+ * as of the last decode step (vLLM's kv_cache_usage_perc); 0 when idle.
+ * Cells a prefix shares count once per sequence, so it is capped at 1. */
+double engine_kv_usage(const struct engine_model *m);
 size_t engine_memory_bytes(const struct engine_model *m);
 
 /* Counters since engine_load; each is monotonic. */

@@ -122,6 +122,7 @@ struct engine_model {
 	atomic_uint_least64_t n_kv_copies;
 	atomic_uint_least64_t n_steps;
 	atomic_uint_least64_t n_mixed_steps;
+	atomic_int n_cells_live; /* KV cells of the sequences with a job, after the last step */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a job was queued, or is_stopping was set */

@@ -377,11 +377,15 @@ static void step(struct engine_model *m)
 	if (n_decode > 0 && n_prompt > 0)
 		atomic_fetch_add(&m->n_mixed_steps, 1);
 	/* Counted before any sampling, so that a job's on_done sees its share. */
+	int n_live = 0;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		if (s->job)
+		if (s->job) {
 			s->n_past += s->n_step; /* now cache[0, n_past) is in the cells */
+			n_live += s->n_past;
+		}
 	}
+	atomic_store_explicit(&m->n_cells_live, n_live, memory_order_relaxed);
 	atomic_fetch_add(&m->n_prompt_decoded, (uint_least64_t)n_prompt);
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];

@@ -67,6 +67,7 @@ struct model_slot {
 	atomic_int running; /* sequences started on a provider, not yet ended */
 	atomic_int waiting; /* requests waiting for admission */
 	atomic_int n_busy, n_slots;
+	atomic_int kv_ppm; /* kv_cache_usage_perc in millionths */
 	atomic_bool is_loaded, has_loaded;
 	_Atomic uint64_t load_us;
 };
@@ -163,13 +164,16 @@ void obs_model_unloaded(const char *id)
 		atomic_store(&models[i].is_loaded, false);
 }
 
-void obs_model_slots(const char *id, int n_busy, int n_slots)
+void obs_model_slots(const char *id, int n_busy, int n_slots, double kv_usage)
 {
 	int i = obs_model_id(id);
 	if (i == OBS_MODEL_OTHER)
 		return;
 	atomic_store_explicit(&models[i].n_busy, n_busy, memory_order_relaxed);
 	atomic_store_explicit(&models[i].n_slots, n_slots, memory_order_relaxed);
+	int ppm = kv_usage > 0 ? (int)(kv_usage * 1e6 + 0.5) : 0;
+	atomic_store_explicit(&models[i].kv_ppm, ppm > 1000000 ? 1000000 : ppm,
+	                      memory_order_relaxed);
 }
 
 void obs_running_add(int model, int delta)
@@ -480,15 +484,14 @@ static enum brg_err render_local(struct buf *b, int n)
 {
 	enum brg_err rc =
 	    family(b, "kv_cache_usage_perc", "gauge",
-	           "Share (0-1) of a loaded local model's slots, each n_ctx KV cells, that hold a "
-	           "sequence.");
+	           "Share (0-1) of a loaded local model's KV cache cells that running sequences "
+	           "fill.");
 	for (int i = 0; i < n && !rc; i++) {
 		const struct model_slot *m = &models[i];
-		int busy = atomic_load(&m->n_busy), slots = atomic_load(&m->n_slots);
 		struct label l[] = {{"model", m->name}};
 		if (atomic_load(&m->is_local) && atomic_load(&m->is_loaded))
 			rc = sample_f64(b, "kv_cache_usage_perc", l, 1,
-			                slots > 0 ? (double)busy / slots : 0);
+			                (double)atomic_load(&m->kv_ppm) / 1e6);
 	}
 	if (!rc)
 		rc = family(b, "model_loaded", "gauge", "1 while a local model is loaded, else 0.");

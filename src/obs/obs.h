@@ -73,8 +73,9 @@ int obs_provider_declare(const char *name, bool is_up);
 void obs_model_loaded(const char *id, double seconds);
 void obs_model_unloaded(const char *id);
 /* A loaded local model's slots right now: n_busy of n_slots hold a
- * sequence (both 0 when it is not loaded).  Set at scrape time. */
-void obs_model_slots(const char *id, int n_busy, int n_slots);
+ * sequence (both 0 when it is not loaded), which fill the share
+ * kv_usage (0-1) of its KV cells.  Set at scrape time. */
+void obs_model_slots(const char *id, int n_busy, int n_slots, double kv_usage);
 /* Sequences started on a provider for 'model' (a label index), and
  * their end (negative delta): brigade_num_requests_running. */
 void obs_running_add(int model, int delta);

@@ -353,6 +353,7 @@ static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 	    .created = file_mtime(m->cfg->path),
 	    .n_slots = m->cfg->slots,
 	    .n_busy_slots = m->eng ? engine_n_busy_slots(m->eng) : 0,
+	    .kv_usage = m->eng ? engine_kv_usage(m->eng) : 0,
 	};
 	fn(ud, &mi);
 }

@@ -28,6 +28,7 @@ struct model_info {
 	long long created; /* Unix time: the model file's modification time */
 	int n_slots;
 	int n_busy_slots;
+	double kv_usage; /* share of its KV cells running sequences fill (engine_kv_usage) */
 };
 
 typedef void (*model_info_fn)(void *ud, const struct model_info *m);

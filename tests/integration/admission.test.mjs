@@ -45,6 +45,10 @@ test('30 requests at a 1-request server with a queue of 10: 19 get 429 with Retr
   const first = long(srv);
   await until(srv, (a) => a.running === 1, 'the first request to run');
   const flood = [...Array(29).keys()].map(() => short(srv).then((r) => ({ r }), (e) => ({ e })));
+  // While the ten wait, /metrics counts them as the model's waiting requests.
+  await until(srv, (a) => a.queued === 10, 'ten queued requests');
+  const during = await (await fetch(`${srv.baseURL}/metrics`)).text();
+  assert.match(during, /^brigade_num_requests_waiting\{model="stories"\} 10$/m);
   const results = [await first.then((r) => ({ r })), ...(await Promise.all(flood))];
   const limited = results.filter((x) => x.e);
   assert.equal(limited.length, 19, limited.map((x) => x.e.message).join('; '));

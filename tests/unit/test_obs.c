@@ -260,7 +260,7 @@ static void test_local_model_and_provider_gauges(void **state)
 	(void)state;
 	obs_model_declare("remote:x", false);
 	obs_model_loaded("m", 1.5);
-	obs_model_slots("m", 1, 4);
+	obs_model_slots("m", 1, 4, 0.125);
 	obs_running_add(obs_model_id("m"), 3);
 	obs_running_add(obs_model_id("remote:x"), 2);
 	obs_waiting_add(obs_model_id("remote:x"), 1);
@@ -273,7 +273,7 @@ static void test_local_model_and_provider_gauges(void **state)
 	assert_true(value_of(t, "brigade_num_requests_waiting{model=\"m\"}") == 2);
 	assert_true(value_of(t, "brigade_num_requests_running{model=\"remote:x\"}") == 2);
 	assert_true(value_of(t, "brigade_num_requests_waiting{model=\"remote:x\"}") == 1);
-	assert_true(value_of(t, "brigade_kv_cache_usage_perc{model=\"m\"}") == 0.25);
+	assert_true(value_of(t, "brigade_kv_cache_usage_perc{model=\"m\"}") == 0.125);
 	assert_true(value_of(t, "brigade_model_loaded{model=\"m\"}") == 1);
 	assert_true(value_of(t, "brigade_model_load_seconds{model=\"m\"}") == 1.5);
 	assert_true(value_of(t, "brigade_model_loaded{model=\"remote:x\"}") == -1);
