@@ -136,10 +136,11 @@ bool obs_request_traceparent(char out[TRACE_PARENT_SIZE]);
 /* Whether this thread's request has a SERVER span. */
 bool obs_request_is_traced(void);
 /*
- * A queue wait of this thread's request, as an INTERNAL span "queue wait":
- * _begin() when the request starts to wait returns a start time (0 when
- * the request is not traced: then _end() does nothing); _end() submits it
- * with the wait's 'outcome' (BRG_OK: admitted).
+ * A queue wait of this thread's request: _begin() when the request starts
+ * to wait returns a start time (0 when no request is followed here: then
+ * _end() does nothing); _end() adds the wait to the request's
+ * queue_wait_seconds and, when it is traced, submits an INTERNAL span
+ * "queue wait" with the wait's 'outcome' (BRG_OK: admitted).
  */
 long long obs_queue_wait_begin(void);
 void obs_queue_wait_end(long long start_ns, enum brg_err outcome);
