@@ -439,7 +439,11 @@ static int serve(struct config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0 || engine_init(backend_dir(dir, sizeof dir), &e) || remote_global_init(&e)) {
+	/* libcurl (and the TLS library under it, ~2 MB resident once set up)
+	 * only for a server that talks to remote providers or a collector. */
+	bool needs_curl = cfg->n_providers > 0 || cfg->is_tracing;
+	if (sfd < 0 || engine_init(backend_dir(dir, sizeof dir), &e) ||
+	    (needs_curl && remote_global_init(&e))) {
 		fprintf(stderr, "brigade: %s\n", sfd < 0 ? strerror(errno) : e.message);
 		if (sfd >= 0)
 			close(sfd);
@@ -502,7 +506,8 @@ fail:
 	backends_free(&b);
 	admit_free(adm);
 	trace_export_stop(); /* every span is in: send them, 2 s at most */
-	remote_global_cleanup();
+	if (needs_curl)
+		remote_global_cleanup();
 	engine_shutdown();
 	close(sfd);
 	return rc;

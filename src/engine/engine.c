@@ -14,9 +14,12 @@
  *     (n_prompt < n_ctx_slot), so the scheduler never has to refuse one.
  *
  * The only global mutable state of the engine is the llama.cpp log line
- * assembler below (llama.cpp's logger is itself process-wide).
+ * assembler below (llama.cpp's logger is itself process-wide) and the
+ * once-only start of the backends.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,24 +99,55 @@ struct engine_params engine_default_params(void)
 	return p;
 }
 
-enum brg_err engine_init(const char *backend_dir, struct brg_error *err)
+/*
+ * The backends start at the first model load, not at engine_init: a server
+ * that serves only remote models, or has not loaded one yet, never maps
+ * ggml's CPU backend or runs llama.cpp's set-up (about 2 MB of resident
+ * memory on an idle server).  The second piece of process-wide state.
+ */
+static struct {
+	pthread_once_t once;
+	char dir[4096]; /* "": ggml's default paths */
+	bool is_started;
+	char why[4200]; /* non-empty: starting failed */
+} boot = {.once = PTHREAD_ONCE_INIT};
+
+static void boot_run(void)
 {
-	/* Route the log first so that backend loading is routed too. */
-	llama_log_set(llog_callback, NULL);
-	if (backend_dir)
-		ggml_backend_load_all_from_path(backend_dir);
+	if (boot.dir[0])
+		ggml_backend_load_all_from_path(boot.dir);
 	else
 		ggml_backend_load_all();
-	if (ggml_backend_dev_count() == 0)
-		return brg_fail(err, BRG_E_MODEL_LOAD, "no ggml backend found in %s",
-		                backend_dir ? backend_dir : "the default paths");
+	if (ggml_backend_dev_count() == 0) {
+		snprintf(boot.why, sizeof boot.why, "no ggml backend found in %s",
+		         boot.dir[0] ? boot.dir : "the default paths");
+		return;
+	}
 	llama_backend_init();
+	boot.is_started = true;
+}
+
+enum brg_err engine_start(struct brg_error *err)
+{
+	pthread_once(&boot.once, boot_run);
+	if (!boot.is_started)
+		return brg_fail(err, BRG_E_MODEL_LOAD, "%s", boot.why);
+	return BRG_OK;
+}
+
+enum brg_err engine_init(const char *backend_dir, struct brg_error *err)
+{
+	(void)err;
+	/* Route the log first so that backend loading is routed too. */
+	llama_log_set(llog_callback, NULL);
+	snprintf(boot.dir, sizeof boot.dir, "%s", backend_dir ? backend_dir : "");
 	return BRG_OK;
 }
 
 void engine_shutdown(void)
 {
-	llama_backend_free();
+	if (boot.is_started)
+		llama_backend_free();
 	pthread_mutex_lock(&llog.mu);
 	llog_emit();
 	pthread_mutex_unlock(&llog.mu);
@@ -334,6 +368,8 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 	struct engine_model *m = NULL;
 	*out = NULL;
 	enum brg_err rc = check_params(p, err);
+	if (!rc)
+		rc = engine_start(err);
 	if (rc)
 		return rc;
 	rc = alloc_model(p, &m, err);

@@ -47,11 +47,18 @@ struct engine_params {
 struct engine_params engine_default_params(void);
 
 /*
- * Once per process, before any other engine call: loads the ggml backends
- * found in 'backend_dir' (the CPU variant for this processor) and routes
- * llama.cpp's log into core/log.  Not thread-safe.
+ * Once per process, before any other engine call: routes llama.cpp's log
+ * into core/log and notes 'backend_dir' (NULL: ggml's default paths).  The
+ * ggml backends found there (the CPU variant for this processor) are
+ * loaded at the first engine_load, which fails with BRG_E_MODEL_LOAD when
+ * there are none; an idle or remote-only server never maps them.  Can't
+ * fail otherwise.  Not thread-safe.
  */
 enum brg_err engine_init(const char *backend_dir, struct brg_error *err);
+/* Starts the backends now, once (engine_load calls it); for callers that
+ * use llama.cpp directly.  Errors: BRG_E_MODEL_LOAD (no backend).
+ * Thread-safe. */
+enum brg_err engine_start(struct brg_error *err);
 void engine_shutdown(void);
 
 /*

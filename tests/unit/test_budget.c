@@ -570,7 +570,7 @@ int main(void)
 	/* LOG_OFF by default: the refusals log expected warnings. */
 	log_set_level(getenv("BRIGADE_TEST_LOG") ? LOG_DEBUG : LOG_OFF);
 	struct brg_error err = {0};
-	if (engine_init(BACKEND_DIR, &err) != BRG_OK) {
+	if (engine_init(BACKEND_DIR, &err) != BRG_OK || engine_start(&err) != BRG_OK) {
 		fprintf(stderr, "test_budget: engine_init: %s\n", err.message);
 		return 1;
 	}
