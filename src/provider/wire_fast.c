@@ -180,10 +180,13 @@ static bool integer(struct scan *c, long long *v)
 	c->p += is_neg;
 	const unsigned char *start = c->p;
 	long long n = 0;
-	while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < 19)
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		if (c->p - start == 18)
+			return false; /* a 19th digit could overflow */
 		n = n * 10 + (*c->p++ - '0');
+	}
 	size_t digits = (size_t)(c->p - start);
-	if (digits == 0 || digits > 18 || (digits > 1 && *start == '0'))
+	if (digits == 0 || (digits > 1 && *start == '0'))
 		return false;
 	if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
 		return false;

@@ -123,6 +123,7 @@ static void test_unusual_shapes_are_left_to_the_general_decoder(void **state)
 	    "{\"x\":{\"\\u0000\":1}}",
 	    "{\"created\":1.5}",
 	    "{\"created\":12345678901234567890}",
+	    "{\"created\":9999999999999999999}", /* 19 digits: past a long long */
 	    "{\"choices\":[{\"index\":-1}]}",
 	    "{\"choices\":[{\"delta\":{\"content\":7}}]}",
 	    "{\"choices\":[{\"delta\":{\"content\":\"\\ud800\"}}]}",
