@@ -46,27 +46,26 @@ json_t *api_error_json(const struct brg_error *e)
 	return json_pack("{s:o}", "error", body);
 }
 
+void api_reply_body(struct http_exchange *x, int status, const char *json, size_t len)
+{
+	obs_request_status(status); /* the request's status, for obs/ */
+	http_reply(x, status, "application/json", json, len);
+}
+
 void api_reply_json(struct http_exchange *x, int status, json_t *v)
 {
 	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
-	obs_request_status(s ? status : 500); /* the request's status, for obs/ */
 	if (!s) {
 		static const char oom[] =
 		    "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"cannot "
 		    "encode the response\",\"type\":\"non_retriable\","
 		    "\"provider\":\"brigade\",\"details\":{}}}";
-		http_reply(x, 500, "application/json", oom, sizeof oom - 1);
+		api_reply_body(x, 500, oom, sizeof oom - 1);
 		return;
 	}
-	http_reply(x, status, "application/json", s, strlen(s));
+	api_reply_body(x, status, s, strlen(s));
 	free(s);
-}
-
-void api_reply_body(struct http_exchange *x, int status, const char *json, size_t len)
-{
-	obs_request_status(status);
-	http_reply(x, status, "application/json", json, len);
 }
 
 void api_reply_error(struct http_exchange *x, const struct brg_error *e)

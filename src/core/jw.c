@@ -173,6 +173,17 @@ static bool short_real(struct jw *w, double v)
 	return true;
 }
 
+/* A number printed by %g, written as jansson writes a real: with ".0"
+ * when it has neither a point nor an exponent (n has room for it). */
+static void raw_real(struct jw *w, char *n, int len)
+{
+	if (!strpbrk(n, ".e")) {
+		memcpy(n + len, ".0", 3);
+		len += 2;
+	}
+	jw_raw(w, n, (size_t)len);
+}
+
 void jw_real(struct jw *w, double v)
 {
 	if (!isfinite(v)) {
@@ -181,23 +192,31 @@ void jw_real(struct jw *w, double v)
 	}
 	if (short_real(w, v))
 		return;
-	char n[40];
-	int len = snprintf(n, sizeof n, "%.17g", v);
 	/* the shortest of %.15g .. %.17g that reads back the same */
-	for (int prec = 15; prec < 17; prec++) {
-		char t[40];
-		int tl = snprintf(t, sizeof t, "%.*g", prec, v);
-		if (strtod(t, NULL) == v) {
-			memcpy(n, t, (size_t)tl + 1);
-			len = tl;
+	char n[40];
+	int len = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		len = snprintf(n, sizeof n, "%.*g", prec, v);
+		if (strtod(n, NULL) == v)
 			break;
-		}
 	}
-	if (!strpbrk(n, ".eEn")) {
-		memcpy(n + len, ".0", 3);
-		len += 2;
+	raw_real(w, n, len);
+}
+
+void jw_float(struct jw *w, float f)
+{
+	if (!isfinite(f)) {
+		jw_null(w);
+		return;
 	}
-	jw_raw(w, n, (size_t)len);
+	char n[40];
+	int len = 0;
+	for (int prec = 1; prec <= 9; prec++) { /* 9 digits always read back */
+		len = snprintf(n, sizeof n, "%.*g", prec, (double)f);
+		if (strtof(n, NULL) == f)
+			break;
+	}
+	raw_real(w, n, len);
 }
 
 void jw_bool(struct jw *w, bool v)

@@ -54,6 +54,9 @@ void jw_int(struct jw *w, long long v);
 /* A number as jansson writes a real (always with a '.' or an exponent);
  * NaN and infinities, which JSON cannot hold, write null. */
 void jw_real(struct jw *w, double v);
+/* The shortest decimal that reads back as f, written as a real; NaN and
+ * infinities write null. */
+void jw_float(struct jw *w, float f);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 /* A value that is already JSON (trusted, copied as is). */

@@ -486,10 +486,12 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 {
 	struct remote_provider *rp = impl;
 	CURL *e = curl_easy_init();
-	struct curl_slist *h = make_headers(rp, "application/json", NULL);
+	struct curl_slist *own = NULL, *h = shared_headers(rp, "application/json");
+	if (!h)
+		h = own = make_headers(rp, "application/json", NULL);
 	if (!e || !h) {
 		curl_easy_cleanup(e);
-		curl_slist_free_all(h);
+		curl_slist_free_all(own);
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");
 	}
 	char url[2048];
@@ -507,7 +509,7 @@ static enum brg_err rp_check_health(void *impl, int timeout_ms, long long *laten
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(e);
-	curl_slist_free_all(h);
+	curl_slist_free_all(own);
 	char human[1024];
 	url_for_humans(rp->cfg->base_url, human, sizeof human);
 	if (cc != CURLE_OK)

@@ -286,6 +286,15 @@ static struct thread_loop *thread_loop(void)
 	return t;
 }
 
+/* After the pump's libcurl work: transfers past their deadline end, and
+ * a thread with none left stops pumping. */
+static void settle(struct thread_loop *t)
+{
+	check_deadlines(&t->l);
+	if (!t->l.active)
+		pump_thread_set(NULL);
+}
+
 /* The pump (core/pump.h): one poll over the caller's fds and libcurl's
  * sockets, then libcurl's work, then the loop's own checks. */
 static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
@@ -313,9 +322,7 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 			 * even one that does not wait, would only cost time. */
 			for (nfds_t i = 0; i < n; i++)
 				fds[i].revents = 0;
-			check_deadlines(&t->l);
-			if (!t->l.active)
-				pump_thread_set(NULL);
+			settle(t);
 			return 0;
 		}
 	}
@@ -344,9 +351,7 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 		curl_multi_socket_action(t->l.multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	reap(&t->l);
-	check_deadlines(&t->l);
-	if (!t->l.active)
-		pump_thread_set(NULL);
+	settle(t);
 	if (rc < 0) {
 		errno = saved;
 		return -1;

@@ -113,19 +113,8 @@ static void put_float(struct jw *w, const char *key, float f)
 		fail(w, BRG_E_BAD_REQUEST);
 		return;
 	}
-	char s[40];
-	int len = 0;
-	for (int prec = 1; prec <= 9; prec++) {
-		len = snprintf(s, sizeof s, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
-			break;
-	}
-	if (!strpbrk(s, ".e")) { /* as jansson writes a real: 1.0, not 1 */
-		memcpy(s + len, ".0", 3);
-		len += 2;
-	}
 	jw_key(w, key);
-	jw_raw(w, s, (size_t)len);
+	jw_float(w, f);
 }
 
 static void put_messages(struct jw *w, const struct gen_request *r)

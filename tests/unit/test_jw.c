@@ -85,8 +85,12 @@ static void test_reals_read_back_exactly_and_always_look_real(void **state)
 	jw_open(&w, '[');
 	jw_real(&w, NAN);
 	jw_real(&w, INFINITY);
+	jw_float(&w, 0.7f);
+	jw_float(&w, 2.0f);
+	jw_float(&w, 1e-5f);
+	jw_float(&w, NAN);
 	jw_close(&w, ']');
-	assert_string_equal(b.data, "[null,null]");
+	assert_string_equal(b.data, "[null,null,0.7,2.0,1e-05,null]");
 	buf_fini(&b);
 }
 
