@@ -14,7 +14,8 @@ CC      ?= cc
 DEPS    := deps
 LLAMA_SRC := $(DEPS)/llama.cpp
 LLAMA_BIN := $(DEPS)/llama-bin/bins/linux-x64
-LLAMA_LIBS := $(LLAMA_BIN)/libllama.v0.5.0.so $(LLAMA_BIN)/libggml.v0.5.0.so $(LLAMA_BIN)/libggml-base.so
+LLAMA_SONAME := libllama.v0.5.0.so
+LLAMA_LIBS := $(LLAMA_BIN)/$(LLAMA_SONAME) $(LLAMA_BIN)/libggml.v0.5.0.so $(LLAMA_BIN)/libggml-base.so
 
 BUILD   ?= build
 CSTD    := -std=c17 -D_GNU_SOURCE
@@ -22,12 +23,17 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parame
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc -I$(LLAMA_SRC)/include -I$(LLAMA_SRC)/ggml/include \
+	-DBRG_LLAMA_SONAME='"$(LLAMA_SONAME)"' \
 	$(shell pkg-config --cflags libmicrohttpd jansson yaml-0.1 2>/dev/null) $(EXTRA_CFLAGS)
 # $ORIGIN keeps the binary runnable from any working directory without
-# LD_LIBRARY_PATH; the libraries stay in the git-ignored deps/.
+# LD_LIBRARY_PATH; the libraries stay in the git-ignored deps/.  brigade
+# does not link llama.cpp or libcurl: it dlopens them when first needed
+# (src/engine/llama_lazy.h, src/core/curl_lazy.h), and dlopen searches the
+# same RUNPATH, so an idle server never maps them.
 LDFLAGS_ALL := $(SAN) -L$(LLAMA_BIN) -Wl,-rpath,'$$ORIGIN/../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../../$(LLAMA_BIN)'
-LDLIBS_ALL := -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so \
-	-lmicrohttpd -lcurl -ljansson -lyaml -lpthread -lm
+LDLIBS_ALL := -lmicrohttpd -ljansson -lyaml -lpthread -lm
+# For tools and tests that call llama.cpp themselves.
+LLAMA_LDLIBS := -l:$(LLAMA_SONAME) -l:libggml.v0.5.0.so -l:libggml-base.so
 
 SRCS    := $(shell find src -name '*.c' -not -name main.c | sort)
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
@@ -62,11 +68,14 @@ $(BUILD)/brigade: $(BUILD)/obj/src/main.o $(BUILD)/libbrigade.a
 
 # tools/mkmodel: random-weight GGUF models with real shapes (tools/README.md).
 $(BUILD)/mkmodel: $(BUILD)/obj/tools/mkmodel.o $(BUILD)/obj/tools/mkmodel_gguf.o
-	$(CC) $(LDFLAGS_ALL) $^ -l:libllama.v0.5.0.so -l:libggml-base.so -lm -o $@
+	$(CC) $(LDFLAGS_ALL) $^ -l:$(LLAMA_SONAME) -l:libggml-base.so -lm -o $@
 
+# test_budget compares with llama.cpp's own numbers, so links it; the
+# others load it as brigade does.
+$(BUILD)/tests/test_budget: TEST_LDLIBS := $(LLAMA_LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libbrigade.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) -lcmocka -o $@
+	$(CC) $(LDFLAGS_ALL) $^ $(LDLIBS_ALL) $(TEST_LDLIBS) -lcmocka -o $@
 
 run: setup $(BUILD)/brigade
 	./$(BUILD)/brigade serve --config config/models.yaml

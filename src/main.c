@@ -28,6 +28,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/curl_lazy.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "http/http.h"
@@ -76,8 +77,9 @@ static const char usage[] =
     "  ENABLE_FALLBACK, FALLBACK_CHAIN, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT;\n"
     "  tracing: OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. http://localhost:4318; set:\n"
     "  tracing on), OTEL_ENABLED (false: off), OTEL_SERVICE_NAME (inference-service).\n"
-    "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries (found next to the\n"
-    "  binary's deps/ by default).\n"
+    "  BRIGADE_BACKEND_DIR: folder of the ggml backend libraries, and of libllama\n"
+    "  when the binary's RUNPATH has none (found next to the binary's deps/ by\n"
+    "  default).\n"
     "\n"
     "Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,\n"
     "  GET /v1/models, GET /v1/models/{id}, POST /v1/models/{id}/load,\n"
@@ -439,11 +441,12 @@ static int serve(struct config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	/* libcurl (and the TLS library under it, ~2 MB resident once set up)
-	 * only for a server that talks to remote providers or a collector. */
+	/* libcurl (and the TLS, Kerberos and other libraries under it, ~3 MB
+	 * resident) is loaded (dlopen) and set up only for a server that talks
+	 * to remote providers or a collector. */
 	bool needs_curl = cfg->n_providers > 0 || cfg->is_tracing;
 	if (sfd < 0 || engine_init(backend_dir(dir, sizeof dir), &e) ||
-	    (needs_curl && remote_global_init(&e))) {
+	    (needs_curl && (curl_lazy_load(&e) || remote_global_init(&e)))) {
 		fprintf(stderr, "brigade: %s\n", sfd < 0 ? strerror(errno) : e.message);
 		if (sfd >= 0)
 			close(sfd);

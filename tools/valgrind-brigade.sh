@@ -5,5 +5,5 @@
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$here/build/valgrind"
 exec valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
-	--show-leak-kinds=definite --log-file="$here/build/valgrind/brigade.%p.log" \
+	--show-leak-kinds=definite --suppressions="$here/tools/valgrind.supp" --log-file="$here/build/valgrind/brigade.%p.log" \
 	"$here/build/brigade" "$@"

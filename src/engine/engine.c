@@ -15,7 +15,7 @@
  *
  * The only global mutable state of the engine is the llama.cpp log line
  * assembler below (llama.cpp's logger is itself process-wide) and the
- * once-only start of the backends.
+ * once-only loading of llama.cpp and start of the backends.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,11 +31,11 @@
 /*
  * llama.cpp log routing.  llama_log_set() installs one callback for the
  * whole process (llama.cpp and ggml keep it in globals), so its state is
- * process-wide too: set once by engine_init().  llama.cpp writes a line in
- * pieces — several calls, GGML_LOG_LEVEL_CONT for the continuations, the
- * newline in the last one — and from any thread that calls into it, so
- * pieces are assembled under a mutex and one core/log line is written per
- * newline.
+ * process-wide too: set once, right after llama.cpp is loaded.  llama.cpp
+ * writes a line in pieces — several calls, GGML_LOG_LEVEL_CONT for the
+ * continuations, the newline in the last one — and from any thread that
+ * calls into it, so pieces are assembled under a mutex and one core/log
+ * line is written per newline.
  */
 static struct {
 	pthread_mutex_t mu;
@@ -100,17 +100,42 @@ struct engine_params engine_default_params(void)
 }
 
 /*
- * The backends start at the first model load, not at engine_init: a server
- * that serves only remote models, or has not loaded one yet, never maps
- * ggml's CPU backend or runs llama.cpp's set-up (about 2 MB of resident
- * memory on an idle server).  The second piece of process-wide state.
+ * llama.cpp itself (libllama, libggml, libggml-base, libstdc++: about 3 MB
+ * resident) is loaded by dlopen at the first model load or GGUF estimate,
+ * and the ggml backends start at the first model load, not at engine_init:
+ * a server that serves only remote models, or has not loaded one yet,
+ * maps none of it and runs none of llama.cpp's set-up.  The second piece
+ * of process-wide state.
  */
 static struct {
-	pthread_once_t once;
+	pthread_once_t lib_once, once;
 	char dir[4096]; /* "": ggml's default paths */
+	bool is_loaded;
 	bool is_started;
-	char why[4200]; /* non-empty: starting failed */
-} boot = {.once = PTHREAD_ONCE_INIT};
+	char lib_why[1200]; /* non-empty: loading llama.cpp failed */
+	char why[4200];     /* non-empty: starting failed */
+} boot = {.lib_once = PTHREAD_ONCE_INIT, .once = PTHREAD_ONCE_INIT};
+
+static void lib_run(void)
+{
+	struct brg_error e;
+	brg_error_clear(&e);
+	if (llama_lazy_load(boot.dir[0] ? boot.dir : NULL, &e)) {
+		snprintf(boot.lib_why, sizeof boot.lib_why, "%s", e.message);
+		return;
+	}
+	/* Route the log first so that backend loading is routed too. */
+	llama_log_set(llog_callback, NULL);
+	boot.is_loaded = true;
+}
+
+enum brg_err engine_lib_load(struct brg_error *err)
+{
+	pthread_once(&boot.lib_once, lib_run);
+	if (!boot.is_loaded)
+		return brg_fail(err, BRG_E_MODEL_LOAD, "%s", boot.lib_why);
+	return BRG_OK;
+}
 
 static void boot_run(void)
 {
@@ -129,6 +154,9 @@ static void boot_run(void)
 
 enum brg_err engine_start(struct brg_error *err)
 {
+	enum brg_err rc = engine_lib_load(err);
+	if (rc)
+		return rc;
 	pthread_once(&boot.once, boot_run);
 	if (!boot.is_started)
 		return brg_fail(err, BRG_E_MODEL_LOAD, "%s", boot.why);
@@ -138,8 +166,6 @@ enum brg_err engine_start(struct brg_error *err)
 enum brg_err engine_init(const char *backend_dir, struct brg_error *err)
 {
 	(void)err;
-	/* Route the log first so that backend loading is routed too. */
-	llama_log_set(llog_callback, NULL);
 	snprintf(boot.dir, sizeof boot.dir, "%s", backend_dir ? backend_dir : "");
 	return BRG_OK;
 }
@@ -177,6 +203,9 @@ static enum brg_err check_params(const struct engine_params *p, struct brg_error
 	const char *id = p->id ? p->id : "model";
 	if (!p->path)
 		return brg_fail(err, BRG_E_CONFIG, "model %s: no file", id);
+	enum brg_err rc = engine_lib_load(err);
+	if (rc)
+		return rc;
 	if (p->n_slots < 1 || (size_t)p->n_slots > llama_max_parallel_sequences())
 		return brg_fail(err, BRG_E_CONFIG, "model %s: slots must be 1..%zu", id,
 		                llama_max_parallel_sequences());

@@ -47,17 +47,19 @@ struct engine_params {
 struct engine_params engine_default_params(void);
 
 /*
- * Once per process, before any other engine call: routes llama.cpp's log
- * into core/log and notes 'backend_dir' (NULL: ggml's default paths).  The
- * ggml backends found there (the CPU variant for this processor) are
- * loaded at the first engine_load, which fails with BRG_E_MODEL_LOAD when
- * there are none; an idle or remote-only server never maps them.  Can't
- * fail otherwise.  Not thread-safe.
+ * Once per process, before any other engine call: notes 'backend_dir'
+ * (NULL: ggml's default paths).  llama.cpp itself (libllama and the libggml
+ * libraries, by dlopen: the soname through the executable's RUNPATH, else
+ * in 'backend_dir'), its log routed into core/log, and the ggml backends
+ * found in 'backend_dir' (the CPU variant for this processor) are loaded at
+ * the first engine_load, which fails with BRG_E_MODEL_LOAD when any is
+ * missing; an idle or remote-only server never maps them.  Can't fail.
+ * Not thread-safe.
  */
 enum brg_err engine_init(const char *backend_dir, struct brg_error *err);
-/* Starts the backends now, once (engine_load calls it); for callers that
- * use llama.cpp directly.  Errors: BRG_E_MODEL_LOAD (no backend).
- * Thread-safe. */
+/* Loads llama.cpp and starts the backends now, once (engine_load calls
+ * it); for callers that use llama.cpp directly.  Errors: BRG_E_MODEL_LOAD
+ * (no libllama, or no backend).  Thread-safe. */
 enum brg_err engine_start(struct brg_error *err);
 void engine_shutdown(void);
 
@@ -170,9 +172,10 @@ int engine_count_tokens(struct engine_model *m, const char *text);
  * engine_memory_bytes() is the same total.  The embeddings context, made
  * on a model's first embeddings request, is not counted.  Errors:
  * BRG_E_MODEL_LOAD (the file is missing, not GGUF, or lacks
- * general.architecture / <arch>.block_count / <arch>.embedding_length),
- * BRG_E_CONFIG (slots or batch < 1, context < 0).  Thread-safe; needs no
- * engine_init().  'err' may be NULL.
+ * general.architecture / <arch>.block_count / <arch>.embedding_length,
+ * or llama.cpp cannot be loaded), BRG_E_CONFIG (slots or batch < 1,
+ * context < 0).  Loads llama.cpp (not the backends) when the file exists.
+ * Thread-safe; needs no engine_init().  'err' may be NULL.
  */
 struct engine_estimate {
 	size_t weights_bytes;

@@ -1,7 +1,8 @@
 /*
  * engine_int.h — private to src/engine/: the structs behind struct
  * engine_model and the functions the engine's files share.  Nothing outside
- * src/engine/ includes this (it is the one place llama.h is included from).
+ * src/engine/ includes this (it is the one place llama.h is included from,
+ * through llama_lazy.h: llama.cpp is loaded at the first model load).
  *
  * Files:
  *   engine.c    init, llama.cpp log routing, load/free, submit, facts
@@ -12,6 +13,7 @@
  *               of its prompt it need not decode
  *   embed.c     embeddings: pooling choice, a second context, embed jobs
  *   estimate.c  the memory a load will take, from the GGUF header alone
+ *   llama_lazy.c  libllama by dlopen at the first load: a table of pointers
  *
  * Ownership and threads, once:
  *   - struct engine_model is created by engine_load and freed by engine_free
@@ -35,9 +37,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "llama.h"
-
 #include "engine/engine.h"
+#include "engine/llama_lazy.h"
 #include "engine/textstream.h"
 
 /* One queued or running generation. */
@@ -188,6 +189,14 @@ static inline int engine_ubatch(int n_batch)
 
 /* engine.c: frees everything a job owns; job_free(NULL) does nothing. */
 void engine_job_free(struct job *j);
+
+/*
+ * engine.c: loads llama.cpp (llama_lazy.h) and routes its log, once; no
+ * llama.cpp, ggml or gguf function may be called before it has succeeded.
+ * engine_start() calls it.  Errors: BRG_E_MODEL_LOAD (the library or a
+ * symbol missing; every later call gives the same).  Thread-safe.
+ */
+enum brg_err engine_lib_load(struct brg_error *err);
 
 /*
  * template.c: picks m->tmpl from 'name' (a llama.cpp template name or text),

@@ -41,8 +41,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gguf.h"
-
 #include "engine/engine_int.h"
 
 #define KV_BYTES_PER_VALUE 2 /* F16 */
@@ -195,12 +193,14 @@ enum brg_err engine_estimate(const struct engine_params *p, struct engine_estima
 	if (stat(p->path, &st) != 0)
 		return brg_fail(err, BRG_E_MODEL_LOAD, "cannot open model file %s: %s", p->path,
 		                strerror(errno));
+	enum brg_err rc = engine_lib_load(err);
+	if (rc)
+		return rc;
 	struct gguf_init_params gp = {.no_alloc = true, .ctx = NULL};
 	struct gguf_context *g = gguf_init_from_file(p->path, gp);
 	if (!g)
 		return brg_fail(err, BRG_E_MODEL_LOAD, "cannot read model file %s: not a GGUF file",
 		                p->path);
-	enum brg_err rc = BRG_OK;
 	int64_t arch_id = gguf_find_key(g, "general.architecture");
 	struct shape s;
 	if (arch_id < 0 || gguf_get_kv_type(g, arch_id) != GGUF_TYPE_STRING ||

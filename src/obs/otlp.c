@@ -23,7 +23,6 @@
  */
 #include "obs/obs_int.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/curl_lazy.h"
 #include "core/log.h"
 
 #define BODY_MAX ((size_t)16 << 20) /* a full batch of the largest spans fits many times */

@@ -12,7 +12,7 @@
 #ifndef BRG_PROVIDER_REMOTE_INT_H
 #define BRG_PROVIDER_REMOTE_INT_H
 
-#include <curl/curl.h>
+#include "core/curl_lazy.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>

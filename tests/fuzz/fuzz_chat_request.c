@@ -1,6 +1,6 @@
 // sources: src/api/request.c src/route/*.c src/orchestrate/*.c
 // sources: src/provider/fallback.c src/core/*.c src/obs/*.c src/config/*.c
-// libs: -ljansson -lcurl -lyaml -lpthread
+// libs: -ljansson -lyaml -lpthread
 /*
  * fuzz_chat_request.c — libFuzzer harness for api/request.c: the bytes go
  * to api_parse_chat and api_parse_completion as a request body.

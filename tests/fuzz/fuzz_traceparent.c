@@ -1,5 +1,5 @@
 // sources: src/obs/trace.c src/obs/otlp.c src/obs/reqlog.c src/core/*.c
-// libs: -lcurl -ljansson -lpthread
+// libs: -ljansson -lpthread
 /*
  * fuzz_traceparent.c — libFuzzer harness for obs/trace.c's W3C traceparent
  * parser and obs/otlp.c's span encoder.
