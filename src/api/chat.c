@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -41,11 +43,9 @@ struct run {
 	long long created;
 	long long deadline_ms;      /* end to end from arrival, the queue included */
 	struct admit_ticket ticket; /* the run's place in admission (admit/admit.h) */
-	struct route_plan plan;     /* made once: admission counts it, orchestrate/ runs it */
 	struct buf text[API_MAX_N];
 	bool is_done[API_MAX_N];
 	bool is_finish_sent[API_MAX_N];
-	struct gen_result res[API_MAX_N];
 	/* streaming */
 	struct buf notes; /* orchestration step events not yet sent */
 	struct buf out;
@@ -55,19 +55,44 @@ struct run {
 	long long t_first_us;                /* when the first text arrived; 0: not yet */
 	struct obs_request *obs;             /* the stream's; NULL: the handler thread's */
 	char traceparent[TRACE_PARENT_SIZE]; /* what its provider calls carry; "" none */
+	/* Not zeroed by run_new (40 KB a request, most of it never read):
+	 * route_plan fills the plan, run_start clears n_choices results. */
+	struct route_plan plan; /* made once: admission counts it, orchestrate/ runs it */
+	struct gen_result res[API_MAX_N];
 };
+
+/* A thread's id generator: xoshiro256** seeded once from getrandom (a
+ * system call per request was 1 of its 7), so ids stay unpredictable
+ * across threads and restarts without costing one. */
+static uint64_t next_random(void)
+{
+	static _Thread_local uint64_t s[4];
+	static _Thread_local bool is_seeded;
+	if (!is_seeded) {
+		if (getrandom(s, sizeof s, 0) != (ssize_t)sizeof s)
+			for (size_t i = 0; i < 4; i++)
+				s[i] = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^
+				       (uint64_t)brg_now_us() << i;
+		s[0] |= 1; /* never all zero */
+		is_seeded = true;
+	}
+	uint64_t x = s[1] * 5, r = (x << 7 | x >> 57) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = s[3] << 45 | s[3] >> 19;
+	return r;
+}
 
 static void make_id(char *out, size_t len, const char *prefix)
 {
 	static const char alphabet[] =
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	unsigned char rnd[24];
-	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-		for (size_t i = 0; i < sizeof rnd; i++)
-			rnd[i] = (unsigned char)rand();
 	size_t n = (size_t)snprintf(out, len, "%s", prefix);
-	for (size_t i = 0; i < sizeof rnd && n + 1 < len; i++)
-		out[n++] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+	for (size_t i = 0; i < 24 && n + 1 < len; i++)
+		out[n++] = alphabet[next_random() % (sizeof alphabet - 1)];
 	out[n] = '\0';
 }
 
@@ -95,9 +120,10 @@ static void run_free(struct run *r)
 
 static struct run *run_new(struct api *a, struct http_exchange *x)
 {
-	struct run *r = calloc(1, sizeof *r);
+	struct run *r = malloc(sizeof *r);
 	if (!r)
 		return NULL;
+	memset(r, 0, offsetof(struct run, plan));
 	r->a = a;
 	r->x = x;
 	r->created = (long long)time(NULL);
@@ -142,6 +168,7 @@ static void on_step(void *ud, const struct orch_step_event *ev)
 static enum brg_err run_start(struct run *r, struct brg_error *err)
 {
 	r->n_choices = (r->req.is_chat ? 1 : r->req.n_prompts) * r->req.n;
+	memset(r->res, 0, r->n_choices * sizeof r->res[0]);
 	r->s = gen_stream_new(r->n_choices, r->a->opts.max_output_bytes);
 	if (!r->s)
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");
