@@ -103,6 +103,8 @@ extern const char *const config_auto_route_strategy_names[3];
 extern const char *const config_pooling_names[4];
 /* "fifo", "priority": the values of config.queue_strategy. */
 extern const char *const config_queue_strategy_names[2];
+/* A provider's http_client: 0 builtin (plain http only), 1 curl. */
+extern const char *const config_http_client_names[2];
 
 enum provider_kind { PROVIDER_OPENAI, PROVIDER_OLLAMA };
 
@@ -117,6 +119,7 @@ struct provider_config {
 	int connect_timeout_ms;    /* default 5000 */
 	int first_byte_timeout_ms; /* default 60000 */
 	int request_timeout_s;     /* default 600 */
+	int http_client;           /* config_http_client_names: 0 builtin (default), 1 curl */
 	char **models;             /* served models; unprefixed names in it route here */
 	size_t n_models;
 	int line;

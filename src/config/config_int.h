@@ -50,6 +50,7 @@ enum field_kind {
 	F_POOLING,   /* int: -1 (null: the GGUF's), 0 none, 1 mean, 2 cls, 3 last */
 	F_QUEUE,     /* int: 0 fifo, 1 priority (config_queue_strategy_names) */
 	F_ROUTE,     /* int: enum auto_route_strategy (config_auto_route_strategy_names) */
+	F_CLIENT,    /* int: 0 builtin, 1 curl (config_http_client_names) */
 	F_NAMES,     /* char ** then size_t count: a list of distinct non-empty names */
 	F_HEADERS,   /* char ** then size_t count: "Name: value" from a mapping */
 };

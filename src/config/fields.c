@@ -151,6 +151,9 @@ void config_describe(const struct field *f, char *buf, size_t len)
 	case F_ROUTE:
 		snprintf(buf, len, "one of least_busy, round_robin, capability_match");
 		break;
+	case F_CLIENT:
+		snprintf(buf, len, "builtin or curl");
+		break;
 	case F_NAMES:
 		snprintf(buf, len, "a list of distinct non-empty names");
 		break;
@@ -272,6 +275,7 @@ static enum brg_err set_str(const struct field *f, char *at, const char *text, b
 
 const char *const config_pooling_names[4] = {"none", "mean", "cls", "last"};
 const char *const config_queue_strategy_names[2] = {"fifo", "priority"};
+const char *const config_http_client_names[2] = {"builtin", "curl"};
 const char *const config_auto_route_strategy_names[3] = {"least_busy", "round_robin",
                                                          "capability_match"};
 
@@ -304,6 +308,8 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		i = is_null ? -1 : word_index(text, config_queue_strategy_names, 2);
 	else if (f->kind == F_ROUTE)
 		i = is_null ? -1 : word_index(text, config_auto_route_strategy_names, 3);
+	else if (f->kind == F_CLIENT)
+		i = is_null ? -1 : word_index(text, config_http_client_names, 2);
 	else
 		i = is_null ? -1 : word_index(text, kinds, 2);
 	if (i < 0) {
@@ -313,12 +319,13 @@ static enum brg_err set_word(const struct field *f, char *at, const char *text, 
 		         : f->kind == F_POOLING ? "a pooling"
 		         : f->kind == F_QUEUE   ? "a queue strategy"
 		         : f->kind == F_ROUTE   ? "an auto-route strategy"
+		         : f->kind == F_CLIENT  ? "an HTTP client"
 		                                : "a provider kind",
 		         want);
 		return BRG_E_CONFIG;
 	}
 	if (f->kind == F_LOG_LEVEL || f->kind == F_POOLING || f->kind == F_QUEUE ||
-	    f->kind == F_ROUTE)
+	    f->kind == F_ROUTE || f->kind == F_CLIENT)
 		*(int *)at = i;
 	else if (f->kind == F_BOOL)
 		*(bool *)at = i >= 4;
@@ -343,6 +350,7 @@ enum brg_err config_field_set(const struct field *f, void *base, const char *tex
 	case F_POOLING:
 	case F_QUEUE:
 	case F_ROUTE:
+	case F_CLIENT:
 		return set_word(f, at, text, is_null, want, why, why_len);
 	case F_STR:
 	case F_OPT_STR:

@@ -44,6 +44,7 @@ static const struct field provider_fields[] = {
     {"connect_timeout_ms", F_INT, 1, 3600000, ENTRY(p.connect_timeout_ms)},
     {"first_byte_timeout_ms", F_INT, 1, 3600000, ENTRY(p.first_byte_timeout_ms)},
     {"request_timeout", F_INT, 1, 86400, ENTRY(p.request_timeout_s)},
+    {"http_client", F_CLIENT, 0, 0, ENTRY(p.http_client)},
 };
 static const struct field fallback_fields[] = {
     {"enabled", F_BOOL, 0, 0, CFG(is_fallback_enabled)},

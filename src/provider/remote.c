@@ -129,26 +129,46 @@ static struct curl_slist *shared_headers(const struct remote_provider *rp, const
 	return NULL;
 }
 
-enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
-                              const struct xfer_ops *ops, const atomic_bool *cancel,
-                              const char *accept, const char *traceparent,
-                              curl_write_callback write)
+void remote_xfer_init(struct xfer *x, struct remote_provider *rp, const struct xfer_ops *ops,
+                      const atomic_bool *cancel, const char *accept, const char *traceparent,
+                      curl_write_callback write)
 {
+	static const char *const accepts[] = REMOTE_ACCEPTS;
 	x->ops = ops;
 	x->rp = rp;
 	x->cancel = cancel;
+	x->write = write;
+	x->retry_after_s = -1;
+	for (x->accept = 0; x->accept < 2 && strcmp(accept, accepts[x->accept]) != 0; x->accept++)
+		continue;
+	x->traceparent[0] = '\0';
+	if (traceparent && strlen(traceparent) < sizeof x->traceparent)
+		strcpy(x->traceparent, traceparent);
 	buf_init(&x->err_body, REMOTE_MAX_ERROR_BODY);
+}
+
+void remote_xfer_request(struct xfer *x, const char *path, const char *body)
+{
+	x->path = path;
+	x->body = body;
+}
+
+enum brg_err remote_xfer_use_curl(struct xfer *x)
+{
+	static const char *const accepts[] = REMOTE_ACCEPTS;
+	const struct remote_provider *rp = x->rp;
 	x->easy = remote_loop_easy();
-	x->headers = traceparent ? NULL : shared_headers(rp, accept);
+	x->headers = x->traceparent[0] ? NULL : rp->headers[x->accept];
 	if (!x->headers) {
-		x->headers = make_headers(rp, accept, traceparent);
+		x->headers =
+		    make_headers(rp, accepts[x->accept], x->traceparent[0] ? x->traceparent : NULL);
 		x->owns_headers = true;
 	}
 	if (!x->easy || !x->headers)
 		return BRG_E_NOMEM;
 	CURL *e = x->easy;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, x->write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -159,19 +179,21 @@ enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
 	return BRG_OK;
 }
 
-void remote_xfer_request(struct xfer *x, const char *path, const char *body)
+void remote_xfer_curl_request(struct xfer *x)
 {
 	char url[2048];
-	snprintf(url, sizeof url, "%s%s", x->rp->cfg->base_url, path);
+	snprintf(url, sizeof url, "%s%s", x->rp->cfg->base_url, x->path);
 	curl_easy_setopt(x->easy, CURLOPT_URL, url);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
 }
 
 void remote_xfer_fini(struct xfer *x)
 {
-	remote_loop_easy_done(x->easy);
+	if (x->easy)
+		remote_loop_easy_done(x->easy);
 	if (x->owns_headers)
 		curl_slist_free_all(x->headers);
+	remote_h1_free(x);
 	buf_fini(&x->err_body);
 }
 
@@ -189,7 +211,7 @@ bool remote_xfer_error_body(struct xfer *x, const char *p, size_t n)
 
 long remote_xfer_status(struct xfer *x)
 {
-	if (!x->status)
+	if (!x->status && x->easy)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	return x->status;
 }
@@ -224,10 +246,11 @@ void remote_xfer_fail_status(struct xfer *x, enum brg_err not_found, const char 
 	else
 		remote_xfer_fail(x, code, "upstream answered HTTP %ld: %s", s, msg);
 	/* Pass the upstream's Retry-After on to our client (seconds only;
-	 * libcurl reads both forms of the header). */
-	curl_off_t secs = 0;
-	if (brg_err_is_retriable(code) &&
-	    curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &secs) == CURLE_OK && secs > 0)
+	 * both clients read both forms of the header). */
+	curl_off_t secs = x->retry_after_s;
+	if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK)
+		secs = 0;
+	if (brg_err_is_retriable(code) && secs > 0)
 		x->failure.retry_after_ms =
 		    (int)(secs < MAX_RETRY_AFTER_S ? secs : MAX_RETRY_AFTER_S) * 1000;
 }
@@ -381,9 +404,9 @@ static struct xfer *gen_new(struct remote_provider *rp, const struct gen_request
 	if (!g)
 		return NULL;
 	bool is_ollama = remote_is_ollama(rp);
-	enum brg_err rc = remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
-	                                   is_ollama ? "application/x-ndjson" : "text/event-stream",
-	                                   r->traceparent, on_write);
+	remote_xfer_init(&g->x, rp, &GEN_OPS, r->cancel,
+	                 is_ollama ? "application/x-ndjson" : "text/event-stream", r->traceparent,
+	                 on_write);
 	g->n = n;
 	g->want_logprobs = r->params.want_logprobs && !is_ollama; /* Ollama sends none */
 	g->body = strdup(body_json);
@@ -391,7 +414,7 @@ static struct xfer *gen_new(struct remote_provider *rp, const struct gen_request
 	g->res = calloc(n, sizeof *g->res);
 	g->is_finished = calloc(n, sizeof *g->is_finished);
 	g->parser = sse_parser_new(MAX_EVENT_BYTES, is_ollama);
-	if (rc || !g->body || !g->sinks || !g->res || !g->is_finished || !g->parser) {
+	if (!g->body || !g->sinks || !g->res || !g->is_finished || !g->parser) {
 		gen_free(&g->x);
 		return NULL;
 	}
@@ -561,7 +584,9 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	static const char *const accepts[] = REMOTE_ACCEPTS;
 	for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++)
 		rp->headers[i] = make_headers(rp, accepts[i], NULL); /* NULL: made per transfer */
+	rp->h1 = cfg->http_client == 0 ? remote_h1_target_new(cfg, accepts) : NULL;
 	if (remote_loop_start(rp)) {
+		remote_h1_target_free(rp->h1);
 		free_headers(rp);
 		free(rp);
 		return NULL;
@@ -579,6 +604,7 @@ void remote_provider_free(struct remote_provider *rp)
 	if (!rp)
 		return;
 	remote_loop_free(rp);
+	remote_h1_target_free(rp->h1);
 	free_headers(rp);
 	free(rp);
 }

@@ -222,10 +222,9 @@ enum brg_err remote_embed(void *impl, const struct embed_request *r, struct embe
 	ex->n_inputs = r->n_inputs;
 	ex->n_bodies = is_ollama ? r->n_inputs : 1;
 	ex->bodies = calloc(ex->n_bodies, sizeof *ex->bodies);
-	enum brg_err rc = remote_xfer_init(&ex->x, rp, &EMBED_OPS, r->cancel, "application/json",
-	                                   r->traceparent, on_body);
-	if (!rc && !ex->bodies)
-		rc = BRG_E_NOMEM;
+	remote_xfer_init(&ex->x, rp, &EMBED_OPS, r->cancel, "application/json", r->traceparent,
+	                 on_body);
+	enum brg_err rc = ex->bodies ? BRG_OK : BRG_E_NOMEM;
 	for (size_t i = 0; !rc && i < ex->n_bodies; i++)
 		rc = is_ollama
 		         ? wire_ollama_embed_request(r->inputs[i].text, r->model, &ex->bodies[i])

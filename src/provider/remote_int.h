@@ -22,6 +22,9 @@
 
 #define REMOTE_MAX_ERROR_BODY ((size_t)64 << 10)
 
+struct h1_target;
+struct h1_xfer;
+
 /*
  * A set of running transfers and the libcurl multi handle that drives
  * them: the provider's I/O thread has one, and so may an HTTP thread that
@@ -45,6 +48,9 @@ struct remote_provider {
 	/* The request headers for each Accept type (REMOTE_ACCEPTS), built
 	 * once: every transfer without a trace context shares them. */
 	struct curl_slist *headers[3];
+	/* Plain-http upstreams: brigade's own HTTP/1.1 client carries the
+	 * transfers that run on an HTTP thread (remote_h1.c); else NULL. */
+	struct h1_target *h1;
 };
 
 /* The Accept types of the transfers: SSE, NDJSON (Ollama), plain JSON. */
@@ -72,34 +78,46 @@ struct xfer {
 	struct remote_provider *rp;
 	struct xloop *loop; /* set by remote_submit */
 	struct xfer *next;
+	/* The request, kept until a transport is chosen (remote_submit). */
+	curl_write_callback write; /* the body callback; its userdata is x */
+	int accept;                /* index into REMOTE_ACCEPTS */
+	char traceparent[64];      /* "" when none */
+	const char *path;          /* under the provider's base URL */
+	const char *body;          /* borrowed: outlives the transfer */
+	/* libcurl carries it (easy set), or brigade's own client (h1 set). */
 	CURL *easy;
 	struct curl_slist *headers;
 	bool owns_headers; /* else they are the provider's shared ones */
+	struct h1_xfer *h1;
 	const atomic_bool *cancel;
 	bool is_cancelled;        /* the cancel flag, or the provider closing, cut it */
 	bool is_closing;          /* with is_cancelled: it was the provider closing */
 	bool has_failed;          /* the first failure is recorded in 'failure' */
 	struct brg_error failure; /* valid when has_failed */
 	long status;              /* the upstream's HTTP status, 0 until known */
+	long long retry_after_s;  /* the own client's Retry-After; -1 when none */
 	bool has_first_byte;
 	long long started_ms;
 	struct buf err_body; /* the start of an error answer's body */
 };
 
 /*
- * Sets up the common part: an easy handle POSTing 'body' (borrowed: it
- * must outlive the transfer) to base_url + 'path', with our headers (JSON
- * body, 'accept', the key, the configured extra headers, 'traceparent'
- * when not NULL), timeouts and
- * 'write' as the body callback (its userdata is x).  Errors: BRG_E_NOMEM
- * (remote_xfer_fini() releases what was made).
+ * Sets up the common part of a POST to base_url + path (remote_xfer_request)
+ * with our headers (JSON body, 'accept' — one of REMOTE_ACCEPTS —, the
+ * key, the configured extra headers, 'traceparent' when not NULL) and
+ * timeouts, and 'write' as the body callback (its userdata is x), whichever
+ * transport carries it.
  */
-enum brg_err remote_xfer_init(struct xfer *x, struct remote_provider *rp,
-                              const struct xfer_ops *ops, const atomic_bool *cancel,
-                              const char *accept, const char *traceparent,
-                              curl_write_callback write);
-/* Points the handle at another request: same rules as init. */
+void remote_xfer_init(struct xfer *x, struct remote_provider *rp, const struct xfer_ops *ops,
+                      const atomic_bool *cancel, const char *accept, const char *traceparent,
+                      curl_write_callback write);
+/* The request to send next: 'body' is borrowed and must outlive it. */
 void remote_xfer_request(struct xfer *x, const char *path, const char *body);
+/* Gives the transfer to libcurl: an easy handle with every setting.
+ * Errors: BRG_E_NOMEM (remote_xfer_fini() releases what was made). */
+enum brg_err remote_xfer_use_curl(struct xfer *x);
+/* Points its easy handle at the request (remote_xfer_start calls it). */
+void remote_xfer_curl_request(struct xfer *x);
 void remote_xfer_fini(struct xfer *x);
 
 /* Starts built transfers: on the calling thread's own loop when it may run
@@ -111,6 +129,9 @@ enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t 
 /* From ops->end, on the transfer's loop: starts its (next) request on the
  * same handle, with fresh per-request state and deadlines. */
 void remote_xfer_start(struct xfer *x);
+/* Takes a transfer off its loop (its transport lets go of it) and ends it
+ * through ops->end. */
+void remote_xfer_finish(struct xfer *x, CURLcode cc);
 
 /*
  * The body callbacks' common first step: notes the first byte and the
@@ -148,6 +169,29 @@ void remote_loop_free(struct remote_provider *rp);
  * with room, else cleaned up; NULL is a no-op. */
 CURL *remote_loop_easy(void);
 void remote_loop_easy_done(CURL *e);
+
+/* ---- brigade's own HTTP/1.1 client (remote_h1.c) ----------------------- */
+
+/* What a provider's transfers need to reach it: NULL when its base URL is
+ * not plain http (or memory ran out: libcurl then carries everything). */
+struct h1_target *remote_h1_target_new(const struct provider_config *c,
+                                       const char *const accepts[3]);
+void remote_h1_target_free(struct h1_target *t);
+/* Sends x's request (remote_xfer_start calls it).  A failure here is
+ * reported by remote_h1_check at the loop's next round, never inside the
+ * caller's call. */
+void remote_h1_start(struct xfer *x);
+/* The descriptor x waits on and for what (0: nothing to wait for). */
+int remote_h1_fd(const struct xfer *x, short *events);
+/* Whether x has news that needs no waiting (a failure to report). */
+bool remote_h1_is_due(const struct xfer *x);
+/* x's descriptor is ready: does its I/O; may end it. */
+void remote_h1_event(struct xfer *x, short revents);
+/* Ends x if it failed or passed its connect or total deadline; true then. */
+bool remote_h1_check(struct xfer *x, long long now_ms);
+/* The transfer leaves its loop: a connection still open closes. */
+void remote_h1_drop(struct xfer *x);
+void remote_h1_free(struct xfer *x);
 
 /* Whether the provider speaks Ollama's native API. */
 bool remote_is_ollama(const struct remote_provider *rp);

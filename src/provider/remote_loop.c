@@ -47,19 +47,34 @@ static void detach(struct xloop *l, struct xfer *x)
 			*pp = x->next;
 			break;
 		}
-	curl_multi_remove_handle(l->multi, x->easy);
+	if (x->easy)
+		curl_multi_remove_handle(l->multi, x->easy);
+	else
+		remote_h1_drop(x);
 }
 
 void remote_xfer_start(struct xfer *x)
 {
 	struct xloop *l = x->loop;
 	x->status = 0;
+	x->retry_after_s = -1;
 	x->has_first_byte = false;
 	buf_reset(&x->err_body);
 	x->started_ms = brg_now_ms();
 	x->next = l->active;
 	l->active = x;
-	curl_multi_add_handle(l->multi, x->easy);
+	if (x->easy) {
+		remote_xfer_curl_request(x);
+		curl_multi_add_handle(l->multi, x->easy);
+	} else {
+		remote_h1_start(x);
+	}
+}
+
+void remote_xfer_finish(struct xfer *x, CURLcode cc)
+{
+	detach(x->loop, x);
+	x->ops->end(x, cc);
 }
 
 /* Cancelled, past the first-byte deadline, or its provider closing: end it
@@ -75,8 +90,11 @@ static void check_deadlines(struct xloop *l)
 		bool is_late =
 		    !x->has_first_byte && now - x->started_ms > x->rp->cfg->first_byte_timeout_ms;
 		bool is_cancel = x->cancel && atomic_load(x->cancel);
-		if (!is_closing && !is_late && !is_cancel)
+		if (!is_closing && !is_late && !is_cancel) {
+			if (!x->easy)
+				remote_h1_check(x, now);
 			continue;
+		}
 		if (is_late && !is_closing) {
 			remote_xfer_fail(x, BRG_E_UPSTREAM_TIMEOUT, "no answer within %d ms",
 			                 x->rp->cfg->first_byte_timeout_ms);
@@ -84,8 +102,7 @@ static void check_deadlines(struct xloop *l)
 			x->is_cancelled = true;
 			x->is_closing = !is_cancel;
 		}
-		detach(l, x);
-		x->ops->end(x, CURLE_OK);
+		remote_xfer_finish(x, CURLE_OK);
 	}
 }
 
@@ -194,6 +211,7 @@ void remote_loop_free(struct remote_provider *rp)
 #define MAX_SOCKS 64
 #define MAX_EXTRA 4
 #define MAX_SPARE 4
+#define MAX_H1    64
 
 struct thread_loop {
 	struct xloop l;
@@ -295,12 +313,39 @@ static void settle(struct thread_loop *t)
 		pump_thread_set(NULL);
 }
 
-/* The pump (core/pump.h): one poll over the caller's fds and libcurl's
- * sockets, then libcurl's work, then the loop's own checks. */
+/* The own client's transfers to poll (gathered before, handled after the
+ * poll: handling one may end it, or start another). */
+struct h1_wait {
+	struct xfer *x[MAX_H1];
+	size_t n;
+	bool is_due; /* one has news without waiting */
+};
+
+static void h1_gather(struct thread_loop *t, struct pollfd *out, struct h1_wait *w)
+{
+	w->n = 0;
+	w->is_due = false;
+	for (struct xfer *x = t->l.active; x; x = x->next) {
+		if (x->easy)
+			continue;
+		w->is_due |= remote_h1_is_due(x);
+		short events = 0;
+		int fd = remote_h1_fd(x, &events);
+		if (fd < 0 || w->n == MAX_H1)
+			continue; /* past MAX_H1: its deadline check still ends it */
+		out[w->n] = (struct pollfd){.fd = fd, .events = events};
+		w->x[w->n++] = x;
+	}
+}
+
+/* The pump (core/pump.h): one poll over the caller's fds, libcurl's
+ * sockets and the own client's, then their work, then the loop's own
+ * checks. */
 static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	struct thread_loop *t = tl_loop;
-	struct pollfd all[MAX_EXTRA + MAX_SOCKS];
+	struct pollfd all[MAX_EXTRA + MAX_SOCKS + MAX_H1];
+	struct h1_wait w;
 	if (n > MAX_EXTRA) {
 		errno = EINVAL;
 		return -1;
@@ -326,10 +371,14 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 			return 0;
 		}
 	}
-	nfds_t n_all = n + t->n_socks;
+	nfds_t n_curl = n + t->n_socks;
+	h1_gather(t, all + n_curl, &w);
+	nfds_t n_all = n_curl + w.n;
 	long wait = timeout_ms < 0 || timeout_ms > POLL_ACTIVE_MS ? POLL_ACTIVE_MS : timeout_ms;
 	if (t->timer_at >= 0 && t->timer_at - now < wait)
 		wait = t->timer_at <= now ? 0 : (long)(t->timer_at - now);
+	if (w.is_due)
+		wait = 0;
 	int rc = poll(all, n_all, (int)wait);
 	int saved = errno;
 	int ready = 0;
@@ -337,7 +386,7 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 		fds[i].revents = rc > 0 ? all[i].revents : 0;
 		ready += fds[i].revents != 0;
 	}
-	for (nfds_t i = n; rc > 0 && i < n_all; i++) {
+	for (nfds_t i = n; rc > 0 && i < n_curl; i++) {
 		short re = all[i].revents;
 		if (!re)
 			continue;
@@ -346,6 +395,9 @@ static int pump(struct pollfd *fds, nfds_t n, int timeout_ms)
 		         ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0);
 		curl_multi_socket_action(t->l.multi, all[i].fd, ev, &running);
 	}
+	for (size_t i = 0; rc > 0 && i < w.n; i++)
+		if (all[n_curl + i].revents)
+			remote_h1_event(w.x[i], all[n_curl + i].revents);
 	if (t->timer_at >= 0 && brg_now_ms() >= t->timer_at) {
 		t->timer_at = -1;
 		curl_multi_socket_action(t->l.multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -381,18 +433,31 @@ void remote_loop_easy_done(CURL *e)
 }
 
 /* Whether the calling thread should run transfers itself; a connection's
- * first request goes through the I/O thread (see the top of the file). */
-static struct thread_loop *inline_loop(void)
+ * first request goes through the I/O thread (see the top of the file),
+ * unless the own client carries it: its idle connections are shared by
+ * every thread. */
+static struct thread_loop *inline_loop(const struct remote_provider *rp)
 {
-	if (!pump_thread_is_enabled() || pump_thread_requests() <= INLINE_AFTER)
+	if (!pump_thread_is_enabled() || (!rp->h1 && pump_thread_requests() <= INLINE_AFTER))
 		return NULL;
 	return thread_loop();
+}
+
+static void free_all(struct xfer **xs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		xs[i]->ops->free(xs[i]);
 }
 
 enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t n,
                            struct brg_error *err)
 {
-	struct thread_loop *t = atomic_load(&rp->is_closing) ? NULL : inline_loop();
+	struct thread_loop *t = atomic_load(&rp->is_closing) ? NULL : inline_loop(rp);
+	for (size_t i = 0; !(t && rp->h1) && i < n; i++)
+		if (remote_xfer_use_curl(xs[i])) {
+			free_all(xs, n);
+			return brg_fail(err, BRG_E_NOMEM, "out of memory");
+		}
 	if (t) {
 		for (size_t i = 0; i < n; i++) {
 			xs[i]->loop = &t->l;
@@ -410,8 +475,7 @@ enum brg_err remote_submit(struct remote_provider *rp, struct xfer **xs, size_t 
 	}
 	pthread_mutex_unlock(&rp->mu);
 	if (is_closing) {
-		for (size_t i = 0; i < n; i++)
-			xs[i]->ops->free(xs[i]);
+		free_all(xs, n);
 		return brg_fail(err, BRG_E_SHUTTING_DOWN, "server is shutting down");
 	}
 	curl_multi_wakeup(rp->io.multi);

@@ -45,7 +45,7 @@ test('a prefix routes to an OpenAI-compatible upstream, stream and not', async (
   assert.equal(r.choices[0].message.content, REPLY);
   assert.equal(r.choices[0].finish_reason, 'stop');
   assert.ok(r.usage.completion_tokens > 0);
-  assert.equal(up.requests.at(-1).body.model, 'm1', 'the prefix is stripped before forwarding');
+  assert.equal(posts(up).at(-1).body.model, 'm1', 'the prefix is stripped before forwarding');
   assert.equal(await streamText(srv.client, { model: 'vllm:m1', messages: msgs }), REPLY);
   // A listed model routes without its prefix too, and /v1/models shows it.
   const plain = await srv.client.chat.completions.create({ model: 'm1', messages: msgs });
@@ -59,7 +59,7 @@ test('sampling fields travel upstream; max_tokens gives finish_reason length', a
   const srv = await brigade({ providers: [openaiProvider('up', up)] });
   const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs, max_tokens: 2, temperature: 0.5, seed: 9, stop: ['zz'] });
   assert.equal(r.choices[0].finish_reason, 'length');
-  const body = up.requests.at(-1).body;
+  const body = posts(up).at(-1).body; // a health check's GET may come after it
   assert.equal(body.max_tokens, 2);
   assert.equal(body.temperature, 0.5);
   assert.equal(body.seed, 9);
@@ -73,8 +73,8 @@ test('an Ollama upstream is translated from and to the OpenAI format', async () 
   const r = await srv.client.chat.completions.create({ model: 'ollama:llama3.1:8b', messages: msgs });
   assert.equal(r.choices[0].message.content, REPLY);
   assert.ok(r.usage.completion_tokens > 0);
-  assert.equal(up.requests.at(-1).path, '/api/chat');
-  assert.equal(up.requests.at(-1).body.model, 'llama3.1:8b');
+  assert.equal(posts(up).at(-1).path, '/api/chat');
+  assert.equal(posts(up).at(-1).body.model, 'llama3.1:8b');
   assert.equal(await streamText(srv.client, { model: 'ollama:llama3.1:8b', messages: msgs }), REPLY);
 });
 
@@ -150,6 +150,43 @@ test('without a chain, upstream errors keep their meaning', async () => {
   e = specError(assert, await raw(srv, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 502, 'UPSTREAM_ERROR');
   assert.match(e.message, /malformed/);
 });
+
+// Plain-http upstreams go through brigade's own HTTP/1.1 client unless a
+// provider says http_client: curl; both must behave the same, on a fresh
+// client connection and on a kept-alive one (the SDK's).
+for (const http_client of ['builtin', 'curl']) {
+  test(`the ${http_client} client: answers, errors, Retry-After and a cut stream`, async () => {
+    const up = await fake({ reply: 'one two three four five six seven eight nine ten' });
+    const srv = await brigade({ providers: [openaiProvider('up', up, { http_client, first_byte_timeout_ms: 300 })], breaker: { failures: 100, cooldown: 1 } });
+    const body = (extra = {}) => JSON.stringify({ model: 'up:fake-model', messages: msgs, ...extra });
+    for (let i = 0; i < 3; i++) {
+      const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs });
+      assert.equal(r.choices[0].message.content, 'one two three four five six seven eight nine ten');
+      assert.equal(await streamText(srv.client, { model: 'up:fake-model', messages: msgs }), 'one two three four five six seven eight nine ten');
+    }
+    assert.equal(posts(up).at(-1).headers['content-type'], 'application/json');
+    assert.equal(posts(up).at(-1).headers.accept, 'text/event-stream');
+    up.setFault({ type: 'status', status: 429, retryAfter: 7 });
+    let res = await raw(srv, 'POST', '/v1/chat/completions', body());
+    specError(assert, res, 429, 'RATE_LIMITED');
+    assert.equal(res.headers.get('retry-after'), '7');
+    up.setFault({ type: 'status', status: 503 });
+    specError(assert, await raw(srv, 'POST', '/v1/chat/completions', body()), 502, 'UPSTREAM_ERROR');
+    up.setFault({ type: 'slowFirstByte', ms: 1500 });
+    specError(assert, await raw(srv, 'POST', '/v1/chat/completions', body()), 504, 'UPSTREAM_TIMEOUT');
+    up.setFault({ type: 'cutAfter', chunks: 3 });
+    res = await raw(srv, 'POST', '/v1/chat/completions', body({ stream: true }));
+    assert.equal(res.status, 200);
+    assert.ok(!res.text.includes('[DONE]'), res.text);
+    const events = res.text.split('\n\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+    assert.equal(events.at(-1).error.code, 'UPSTREAM_ERROR');
+    up.setFault({ type: 'refuse' });
+    specError(assert, await raw(srv, 'POST', '/v1/chat/completions', body()), 502, 'UPSTREAM_ERROR');
+    up.setFault(null);
+    const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs });
+    assert.equal(r.choices[0].finish_reason, 'stop', 'a good answer after the faults: no stale connection shows');
+  });
+}
 
 test('a stream cut midway ends with an error event and no [DONE]', async () => {
   const up = await fake({ reply: 'one two three four five six seven eight nine ten' });

@@ -94,6 +94,7 @@ static void test_providers_full_file_sets_every_key(void **state)
 	                           "    kind: ollama\n"
 	                           "    base_url: http://127.0.0.1:11434\n"
 	                           "    api_key: " SECRET "\n"
+	                           "    http_client: curl\n"
 	                           "fallback:\n"
 	                           "  enabled: true\n"
 	                           "  chain: [local, openai, ollama]\n"
@@ -113,6 +114,7 @@ static void test_providers_full_file_sets_every_key(void **state)
 	assert_int_equal(o->connect_timeout_ms, 1500);
 	assert_int_equal(o->first_byte_timeout_ms, 20000);
 	assert_int_equal(o->request_timeout_s, 300);
+	assert_int_equal(o->http_client, 0); /* builtin by default */
 	assert_int_equal(o->n_models, 2);
 	assert_string_equal(o->models[1], "gpt-4o");
 	assert_int_equal(o->line, 2);
@@ -123,6 +125,7 @@ static void test_providers_full_file_sets_every_key(void **state)
 	assert_int_equal(l->connect_timeout_ms, 5000);
 	assert_int_equal(l->first_byte_timeout_ms, 60000);
 	assert_int_equal(l->request_timeout_s, 600);
+	assert_int_equal(l->http_client, 1);
 	assert_int_equal(l->n_headers + l->n_models, 0);
 	assert_true(c->is_fallback_enabled);
 	assert_int_equal(c->n_fallback, 3);
@@ -185,6 +188,8 @@ static void test_providers_file_errors_name_line_and_key(void **state)
 	    {"providers:\n  a:\n    base_url: https://u:" SECRET "@h:x\n", 3,
 	     "providers.a.base_url", "credentials"},
 	    {P("    kind: llama\n"), 4, "providers.a.kind", "expected openai or ollama"},
+	    {P("    http_client: libcurl\n"), 4, "providers.a.http_client",
+	     "expected builtin or curl"},
 	    {"providers:\n  a:\n    kind: ollama\n", 2, "providers.a.base_url", "missing"},
 	    {"providers:\n  a: {base_url: http://h}\n  a: {base_url: http://i}\n", 3, "providers.a",
 	     "duplicate provider name, first declared at line 2"},
