@@ -10,19 +10,22 @@
  *   request from a thread that cannot wait in a pump (an engine scheduler
  *   falling back to a remote provider, a one-shot client's first request)
  *   is queued to it and woken with curl_multi_wakeup().
- * - An HTTP connection thread (core/pump.h) that has served a request
- *   before runs its transfers itself: its own multi handle, driven through
- *   libcurl's socket API from inside the thread's waits, where the client's
- *   socket and the answer's eventfd are polled next to the upstream's
- *   sockets.  No hand-off, no wake-up of another thread.  The loop and its
- *   upstream connections belong to the thread and close with it (the
- *   client's connection); that is why a connection's first request still
- *   goes through the I/O thread, whose connections are shared — a client
- *   that opens a connection per request never pays an upstream connect.
+ * - An HTTP connection thread (core/pump.h) runs its transfers itself,
+ *   from inside the thread's waits, where the client's socket and the
+ *   answer's eventfd are polled next to the upstream's sockets.  No
+ *   hand-off, no wake-up of another thread.  A plain-http provider's
+ *   transfers go through brigade's own client (remote_h1.c), whose idle
+ *   connections every thread shares; the others through the thread's own
+ *   libcurl multi handle, driven through libcurl's socket API.  That
+ *   handle's connections belong to the thread and close with it (the
+ *   client's connection), which is why a connection's first libcurl
+ *   request still goes through the I/O thread, whose connections are
+ *   shared — a client that opens a connection per request never pays an
+ *   upstream connect.
  *
  * Either way, while transfers are active the loop wakes at least every
- * POLL_ACTIVE_MS to notice cancel flags, first-byte deadlines and the
- * provider closing.
+ * POLL_ACTIVE_MS to notice cancel flags, deadlines and the provider
+ * closing.
  */
 #include <errno.h>
 #include <pthread.h>
