@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "provider/h1.h"
 #include "provider/remote_int.h"
 
@@ -191,6 +192,8 @@ static int pool_take(struct h1_target *t)
 		pthread_mutex_unlock(&t->mu);
 		if (idle < IDLE_CHECK_MS || (idle < IDLE_MAX_MS && is_alive(fd)))
 			return fd;
+		log_debug("closing an upstream connection idle for %lld ms that %s", idle,
+		          idle < IDLE_MAX_MS ? "the upstream closed" : "was idle too long");
 		close(fd);
 	}
 }
@@ -273,9 +276,12 @@ static bool retry(struct xfer *x)
 	struct h1_xfer *h = x->h1;
 	if (!h->is_reused || h->has_retried || h->parser.n_seen)
 		return false;
+	log_debug("%s: the upstream had closed a kept-alive connection; sending again on a new one",
+	          x->rp->cfg->name);
 	close_fd(h);
 	h->has_retried = true;
 	h->sent = 0;
+	h1_parser_init(&h->parser, false); /* it saw the close: a new answer comes */
 	open_conn(x, false);
 	return true;
 }

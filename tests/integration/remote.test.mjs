@@ -188,6 +188,32 @@ for (const http_client of ['builtin', 'curl']) {
   });
 }
 
+// An upstream closes idle kept-alive connections (uvicorn after 5 s): a
+// request on a connection it has just closed, or closed a while ago, still
+// gets its answer, and the upstream sees each request exactly once.  (The
+// first round closes nothing: no connection is open yet.)
+for (const http_client of ['builtin', 'curl']) {
+  test(`the ${http_client} client survives the upstream closing idle connections`, async () => {
+    const up = await fake();
+    const srv = await brigade({ providers: [openaiProvider('up', up, { http_client })], health: { interval: 3600, timeout: 1 }, env: { INFERENCE_LOG_LEVEL: 'debug' } });
+    const ask = () => srv.client.chat.completions.create({ model: 'up:fake-model', messages: msgs });
+    for (const pauseMs of [0, 0, 1500, 0]) {
+      up.closeIdle();
+      await new Promise((r) => setTimeout(r, pauseMs + 50)); // the FIN reaches brigade's socket
+      const before = posts(up).length;
+      const r = await ask();
+      assert.equal(r.choices[0].message.content, REPLY, `after a ${pauseMs} ms pause`);
+      assert.equal(posts(up).length, before + 1, `one upstream request after a ${pauseMs} ms pause`);
+    }
+    if (http_client === 'builtin') {
+      // Both ways of finding out were taken: a send on a connection the
+      // upstream had just closed, and a peek at one idle for over a second.
+      assert.match(srv.stderr(), /closed a kept-alive connection; sending again/);
+      assert.match(srv.stderr(), /closing an upstream connection idle for \d+ ms that the upstream closed/);
+    }
+  });
+}
+
 test('a stream cut midway ends with an error event and no [DONE]', async () => {
   const up = await fake({ reply: 'one two three four five six seven eight nine ten' });
   const good = await fake();

@@ -592,6 +592,11 @@ export async function startFakeUpstream(opts = {}) {
       return closedEarly;
     },
     waitForClosedEarly,
+    // Closes every kept-alive connection that is idle now, as a server
+    // does when its keep-alive timeout runs out (uvicorn's is 5 s).
+    closeIdle() {
+      server.closeIdleConnections();
+    },
     async close() {
       shuttingDown = true;
       for (const w of closeWaiters) {
