@@ -214,6 +214,22 @@ for (const http_client of ['builtin', 'curl']) {
   });
 }
 
+// Bodies larger than a socket buffer both ways (the request is sent in
+// pieces as the socket drains; the answer takes many reads), and many at
+// once sharing the provider's idle connections.
+test('the builtin client carries large bodies and concurrent requests', async () => {
+  const words = Array.from({ length: 800 }, (_, i) => ` w${i}`).join('');
+  const up = await fake({ reply: `Start${words}` });
+  const srv = await brigade({ providers: [openaiProvider('up', up)] });
+  const big = 'x'.repeat(3 << 20);
+  const r = await srv.client.chat.completions.create({ model: 'up:fake-model', messages: [{ role: 'user', content: big }], max_tokens: 10000 });
+  assert.equal(r.choices[0].message.content, `Start${words}`);
+  assert.equal(posts(up).at(-1).body.messages[0].content.length, big.length);
+  const many = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+    streamText(srv.client, { model: 'up:fake-model', messages: [{ role: 'user', content: `q${i}` }], max_tokens: 10000 })));
+  for (const text of many) assert.equal(text, `Start${words}`);
+});
+
 test('a stream cut midway ends with an error event and no [DONE]', async () => {
   const up = await fake({ reply: 'one two three four five six seven eight nine ten' });
   const good = await fake();
