@@ -590,6 +590,7 @@ static enum brg_err job_fill(struct engine_model *m, struct job *j, const struct
 		j->params.stops[i] = j->stop_copies[i];
 	}
 	j->chain = engine_sampler_new(&j->params, llama_vocab_n_tokens(m->vocab));
+	j->is_greedy = engine_sampler_is_greedy(&j->params);
 	j->ts = textstream_new(j->params.stops, j->params.n_stops);
 	if (!j->chain || !j->ts)
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");

@@ -49,6 +49,7 @@ struct job {
 	struct gen_params params; /* params.stops[] point into stop_copies */
 	char *stop_copies[GEN_MAX_STOPS];
 	struct llama_sampler *chain; /* built on the submitting thread */
+	bool is_greedy;              /* the chain is greedy alone: engine_argmax does its work */
 	struct textstream *ts;
 	const atomic_bool *cancel; /* borrowed; may be NULL */
 	struct sink sink;
@@ -210,6 +211,11 @@ enum brg_err engine_template_pick(struct engine_model *m, const char *name, stru
  * NULL on out-of-memory.  The caller frees it with llama_sampler_free().
  */
 struct llama_sampler *engine_sampler_new(const struct gen_params *p, int n_vocab);
+/* Whether the chain for 'p' is greedy alone (no penalties to remember). */
+bool engine_sampler_is_greedy(const struct gen_params *p);
+/* The first index of the largest of logits[0, n), as llama.cpp's greedy
+ * sampler picks it (a NaN is never picked over a number before it). */
+int engine_argmax(const float *logits, int n);
 
 /*
  * embed.c: sets m->pooling from 'name' ("mean", "cls", "last", "none") or,

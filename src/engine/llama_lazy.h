@@ -83,6 +83,7 @@
 	X(llama_sampler_chain_add)            \
 	X(llama_sampler_chain_default_params) \
 	X(llama_sampler_chain_init)           \
+	X(llama_sampler_apply)                \
 	X(llama_sampler_free)                 \
 	X(llama_sampler_init_dist)            \
 	X(llama_sampler_init_greedy)          \
@@ -175,6 +176,7 @@ enum brg_err llama_lazy_load(const char *dir, struct brg_error *err);
 #define llama_sampler_chain_add (*brg_llama_fn.llama_sampler_chain_add)
 #define llama_sampler_chain_default_params (*brg_llama_fn.llama_sampler_chain_default_params)
 #define llama_sampler_chain_init (*brg_llama_fn.llama_sampler_chain_init)
+#define llama_sampler_apply (*brg_llama_fn.llama_sampler_apply)
 #define llama_sampler_free (*brg_llama_fn.llama_sampler_free)
 #define llama_sampler_init_dist (*brg_llama_fn.llama_sampler_init_dist)
 #define llama_sampler_init_greedy (*brg_llama_fn.llama_sampler_init_greedy)

@@ -391,7 +391,10 @@ static void step(struct engine_model *m)
 		struct slot *s = &m->slots[i];
 		if (!s->job || s->n_step == 0 || s->i_logits < 0)
 			continue; /* idle, or a prompt chunk that is not the last */
-		llama_token t = llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
+		const float *logits =
+		    s->job->is_greedy ? llama_get_logits_ith(m->ctx, s->i_logits) : NULL;
+		llama_token t = logits ? engine_argmax(logits, llama_vocab_n_tokens(m->vocab))
+		                       : llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
 		take_token(m, s, t);
 	}
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
+#include "engine/engine_int.h"
 #include "engine_fixture.h"
 
 /* ---- group fixture: stories260K, 4 slots x 512 tokens ---- */
@@ -33,6 +34,33 @@ static int group_teardown(void **state)
 	return 0;
 }
 /* ---- tests ---- */
+
+/* engine_argmax, the scheduler's greedy shortcut, picks the token
+ * llama.cpp's greedy sampler picks: the first of equal maxima, never a NaN,
+ * -inf only when everything is. */
+static void test_argmax_picks_what_llama_greedy_picks(void **state)
+{
+	(void)state;
+	struct llama_sampler *g = llama_sampler_init_greedy();
+	assert_non_null(g);
+	uint32_t x = 12345;
+	for (int t = 0; t < 20000; t++) {
+		float logits[64];
+		llama_token_data d[64];
+		int n = 1 + (int)(x % 64);
+		for (int i = 0; i < n; i++) {
+			x = x * 1664525u + 1013904223u;
+			int r = (int)((x >> 24) % 12);
+			logits[i] = r == 0 ? NAN : r == 1 ? -INFINITY : (float)(r % 5);
+			d[i] = (llama_token_data){i, logits[i], 0.0f};
+		}
+		llama_token_data_array a = {d, (size_t)n, -1, false};
+		llama_sampler_apply(g, &a);
+		assert_true(a.selected >= 0 && a.selected < n);
+		assert_int_equal(engine_argmax(logits, n), d[a.selected].id);
+	}
+	llama_sampler_free(g);
+}
 
 static void test_load_reports_slots_and_context(void **state)
 {
@@ -482,6 +510,7 @@ int main(void)
 	if (getenv("BRIGADE_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("BRIGADE_TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_argmax_picks_what_llama_greedy_picks),
 	    cmocka_unit_test(test_load_reports_slots_and_context),
 	    cmocka_unit_test(test_load_missing_file_is_model_load_error),
 	    cmocka_unit_test(test_load_unknown_chat_template_is_bad_request),
