@@ -7,9 +7,10 @@
  * thread's pump polls the socket next to the client's and reads the
  * answer straight into the transfer's body callback (h1.c frames it).
  * libcurl still carries https, the provider's I/O thread and health
- * checks.  Why: libcurl's per-transfer work (set-up, its liveness poll
- * before reusing a connection, a poll after sending, the allocations) was
- * a third of a proxied request's CPU (docs/internals/http.md).
+ * checks — and everything when a proxy is configured (http_proxy,
+ * all_proxy), so proxies and no_proxy work exactly as before.  Why: libcurl's per-transfer work
+ * (set-up, its liveness poll before reusing a connection, a poll after sending, the allocations)
+ * was a third of a proxied request's CPU (docs/internals/http.md).
  *
  * Idle connections are the provider's, shared by every thread under a
  * mutex, so even a client's first request on a new connection finds a warm
@@ -130,9 +131,24 @@ static char *make_head(const struct h1_target *t, const struct provider_config *
 	return h;
 }
 
+/* Whether libcurl would send plain-http requests through a proxy: then it
+ * carries them, and applies no_proxy as it always has. */
+static bool is_proxied(void)
+{
+	static const char *const vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return true;
+	}
+	return false;
+}
+
 struct h1_target *remote_h1_target_new(const struct provider_config *c,
                                        const char *const accepts[3])
 {
+	if (is_proxied())
+		return NULL;
 	struct h1_target *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;

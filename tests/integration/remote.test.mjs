@@ -230,6 +230,20 @@ test('the builtin client carries large bodies and concurrent requests', async ()
   for (const text of many) assert.equal(text, `Start${words}`);
 });
 
+// libcurl sends plain-http requests through http_proxy (minding no_proxy);
+// with a proxy set, the own client steps aside so that still holds.
+test('http_proxy and no_proxy apply to plain-http upstreams', async () => {
+  const up = await fake();
+  const dead = 'http://127.0.0.1:1'; // a proxy that refuses every connection
+  const proxied = await brigade({ providers: [openaiProvider('up', up)], env: { http_proxy: dead } });
+  const before = posts(up).length;
+  specError(assert, await raw(proxied, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'up:fake-model', messages: msgs })), 502, 'UPSTREAM_ERROR');
+  assert.equal(posts(up).length, before, 'the request went to the proxy, not around it');
+  const exempt = await brigade({ providers: [openaiProvider('up', up)], env: { http_proxy: dead, no_proxy: '127.0.0.1' } });
+  const r = await exempt.client.chat.completions.create({ model: 'up:fake-model', messages: msgs });
+  assert.equal(r.choices[0].message.content, REPLY);
+});
+
 test('a stream cut midway ends with an error event and no [DONE]', async () => {
   const up = await fake({ reply: 'one two three four five six seven eight nine ten' });
   const good = await fake();
