@@ -39,7 +39,7 @@ static enum brg_err reserve(struct buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap *= 2;
-	if (cap > b->max + 1) /* never hold more than the cap allows */
+	if (cap - 1 > b->max) /* never hold more than the cap allows (max + 1 may wrap) */
 		cap = b->max + 1;
 	char *p = realloc(b->data, cap);
 	if (!p)

@@ -1,4 +1,4 @@
-// sources: src/provider/h1.c
+// sources: src/provider/h1.c src/core/buf.c
 /*
  * fuzz_h1.c — libFuzzer harness for provider/h1: the incremental HTTP/1.1
  * response parser and h1_split_url.
@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "provider/h1.h"
 
 #define CHECK(x)                 \
@@ -53,8 +54,7 @@
 /* One run over the stream. */
 struct run {
 	struct h1_parser p;
-	unsigned char *body;
-	size_t body_len, body_cap;
+	struct buf body; /* every body byte handed over */
 	int n_heads;
 	int head_status;
 	bool did_body_stop;   /* the last body callback asked to stop */
@@ -68,7 +68,7 @@ struct run {
 static int on_head(void *ud, int status)
 {
 	struct run *r = ud;
-	CHECK(r->n_heads == 0 && r->body_len == 0);
+	CHECK(r->n_heads == 0 && r->body.len == 0);
 	CHECK(status >= 200 && status <= 999);
 	CHECK(status == r->p.status);
 	r->n_heads++;
@@ -82,18 +82,9 @@ static int on_body(void *ud, const char *p, size_t n)
 	CHECK(r->n_heads == 1);
 	CHECK(n > 0);
 	CHECK(!r->p.is_bodyless && r->p.status != 204 && r->p.status != 304);
-	if (r->body_len + n > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 256;
-		while (cap < r->body_len + n)
-			cap *= 2;
-		r->body = realloc(r->body, cap);
-		CHECK(r->body);
-		r->body_cap = cap;
-	}
-	memcpy(r->body + r->body_len, p, n);
-	r->body_len += n;
+	CHECK(buf_append(&r->body, p, n) == BRG_OK);
 	if (r->p.length >= 0 && !r->p.is_chunked)
-		CHECK(r->body_len <= (size_t)r->p.length);
+		CHECK(r->body.len <= (size_t)r->p.length);
 	r->last_end = p + n;
 	r->did_body_stop = memchr(p, '!', n) != NULL;
 	return r->did_body_stop;
@@ -165,12 +156,12 @@ static void finish(struct run *r)
 
 	const struct h1_parser *p = &r->p;
 	if (p->length >= 0 && !p->is_chunked && r->n_heads) {
-		CHECK(r->body_len <= (size_t)p->length);
+		CHECK(r->body.len <= (size_t)p->length);
 		if (r->rc == H1_DONE && !p->is_bodyless && p->status != 204 && p->status != 304)
-			CHECK(r->body_len == (size_t)p->length);
+			CHECK(r->body.len == (size_t)p->length);
 	}
 	if (p->is_bodyless || p->status == 204 || p->status == 304)
-		CHECK(r->body_len == 0);
+		CHECK(r->body.len == 0);
 	CHECK(p->retry_after >= -1);
 }
 
@@ -219,8 +210,8 @@ static void compare(const struct run *a, const struct run *b)
 	CHECK(a->p.length == b->p.length);
 	CHECK(is_near(a->p.retry_after, b->p.retry_after));
 	CHECK(a->n_heads == b->n_heads && a->head_status == b->head_status);
-	CHECK(a->body_len == b->body_len);
-	CHECK(a->body_len == 0 || memcmp(a->body, b->body, a->body_len) == 0);
+	CHECK(a->body.len == b->body.len);
+	CHECK(a->body.len == 0 || memcmp(a->body.data, b->body.data, a->body.len) == 0);
 }
 
 /* The URL's parts, each in a buffer of exactly its size (ASan). */
@@ -327,11 +318,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct run *whole = calloc(1, sizeof *whole);
 	struct run *split = calloc(1, sizeof *split);
 	CHECK(whole && split);
+	buf_init(&whole->body, SIZE_MAX);
+	buf_init(&split->body, SIZE_MAX);
 	run_whole(whole, s, len, is_head);
 	run_split(split, s, len, is_head, seed);
 	compare(whole, split);
-	free(whole->body);
-	free(split->body);
+	buf_fini(&whole->body);
+	buf_fini(&split->body);
 	free(whole);
 	free(split);
 

@@ -37,6 +37,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "provider/sse.h"
 #include "provider/wire.h"
 
@@ -55,22 +56,12 @@ struct run {
 	bool is_ndjson;
 	bool is_decoding;
 	size_t cap;
-	unsigned char *log;
-	size_t log_len, log_cap;
+	struct buf log; /* each event as its length, then its bytes */
 };
 
 static void log_append(struct run *r, const void *p, size_t n)
 {
-	if (r->log_len + n > r->log_cap) {
-		size_t cap = r->log_cap ? r->log_cap : 256;
-		while (cap < r->log_len + n)
-			cap *= 2;
-		r->log = realloc(r->log, cap);
-		CHECK(r->log);
-		r->log_cap = cap;
-	}
-	memcpy(r->log + r->log_len, p, n);
-	r->log_len += n;
+	CHECK(buf_append(&r->log, p, n) == BRG_OK);
 }
 
 static void check_delta(enum brg_err rc, const struct wire_delta *d, void *holder)
@@ -301,6 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 1;
 
 	struct run whole = {.is_ndjson = is_ndjson, .cap = cap};
+	buf_init(&whole.log, SIZE_MAX);
 	struct sse_parser *p = sse_parser_new(cap, is_ndjson);
 	CHECK(p);
 	enum brg_err rc_whole = sse_parser_feed(p, s, len, on_event, &whole);
@@ -310,6 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sse_parser_free(p);
 
 	struct run split = {.is_ndjson = is_ndjson, .is_decoding = true, .cap = cap};
+	buf_init(&split.log, SIZE_MAX);
 	p = sse_parser_new(cap, is_ndjson);
 	CHECK(p);
 	enum brg_err rc_split = feed_split(p, s, len, seed, &split);
@@ -317,10 +310,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	CHECK(rc_whole == rc_split);
 	CHECK(rc_whole == BRG_OK || rc_whole == BRG_E_TOO_LARGE || rc_whole == BRG_E_CANCELLED);
-	CHECK(whole.log_len == split.log_len);
-	CHECK(whole.log_len == 0 || memcmp(whole.log, split.log, whole.log_len) == 0);
-	free(whole.log);
-	free(split.log);
+	CHECK(whole.log.len == split.log.len);
+	CHECK(whole.log.len == 0 || memcmp(whole.log.data, split.log.data, whole.log.len) == 0);
+	buf_fini(&whole.log);
+	buf_fini(&split.log);
 
 	decode_embeddings(s, len, seed % 4 + 1);
 	return 0;

@@ -233,6 +233,22 @@ static void test_buf_cap_huge_append_does_not_overflow(void **state)
 	buf_fini(&b);
 }
 
+/* A buffer with no cap to speak of (SIZE_MAX: max + 1 wraps to 0) grows
+ * like any other. */
+static void test_buf_without_a_cap_grows(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, SIZE_MAX);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(buf_append(&b, "0123456789", 10), BRG_OK);
+	assert_int_equal(b.len, 1000);
+	assert_true(b.cap > b.len);
+	assert_memory_equal(b.data + 990, "0123456789", 10);
+	assert_int_equal(b.data[1000], '\0');
+	buf_fini(&b);
+}
+
 static void test_buf_appendf_formats(void **state)
 {
 	(void)state;
@@ -716,6 +732,7 @@ int main(void)
 	    cmocka_unit_test(test_buf_append_keeps_nul_terminated_text),
 	    cmocka_unit_test(test_buf_cap_enforced_contents_unchanged),
 	    cmocka_unit_test(test_buf_cap_huge_append_does_not_overflow),
+	    cmocka_unit_test(test_buf_without_a_cap_grows),
 	    cmocka_unit_test(test_buf_appendf_formats),
 	    cmocka_unit_test(test_buf_appendf_over_cap_leaves_contents),
 	    cmocka_unit_test(test_buf_consume_drops_prefix),
