@@ -81,21 +81,6 @@ void brg_curl_global_cleanup(void)
 		brg_curl.curl_global_cleanup();
 }
 
-char *brg_curl_version(void)
-{
-	return ready() ? brg_curl.curl_version() : (char *)"libcurl not loaded";
-}
-
-curl_version_info_data *brg_curl_version_info(CURLversion v)
-{
-	return ready() ? brg_curl.curl_version_info(v) : NULL;
-}
-
-time_t brg_curl_getdate(const char *p, const time_t *unused)
-{
-	return ready() ? brg_curl.curl_getdate(p, unused) : (time_t)-1;
-}
-
 struct curl_slist *brg_curl_slist_append(struct curl_slist *list, const char *s)
 {
 	return ready() ? brg_curl.curl_slist_append(list, s) : NULL;
@@ -114,24 +99,4 @@ const char *brg_curl_easy_strerror(CURLcode rc)
 CURLM *brg_curl_multi_init(void)
 {
 	return ready() ? brg_curl.curl_multi_init() : NULL;
-}
-
-const char *brg_curl_multi_strerror(CURLMcode rc)
-{
-	return ready() ? brg_curl.curl_multi_strerror(rc) : lib.why;
-}
-
-CURLSH *brg_curl_share_init(void)
-{
-	return ready() ? brg_curl.curl_share_init() : NULL;
-}
-
-const char *brg_curl_share_strerror(CURLSHcode rc)
-{
-	return ready() ? brg_curl.curl_share_strerror(rc) : lib.why;
-}
-
-CURLU *brg_curl_url(void)
-{
-	return ready() ? brg_curl.curl_url() : NULL;
 }
