@@ -412,14 +412,7 @@ bool h1_split_url(const char *url, char *host, size_t host_len, char *port, size
 		return false;
 	const char *p = colon ? colon + 1 : "80";
 	size_t plen = colon ? (size_t)(a + alen - p) : 2;
-	if (plen == 0 || plen > 5)
-		return false;
-	long v = 0;
-	for (size_t i = 0; i < plen; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (p[i] - '0');
-	}
+	long long v = plen <= 5 ? decimal(p, plen) : -1;
 	if (v < 1 || v > 65535 || !copy(port, port_len, p, plen))
 		return false;
 	/* Host: as written, minus a default port (what curl sends too). */

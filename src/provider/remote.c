@@ -119,28 +119,34 @@ static struct curl_slist *make_headers(const struct remote_provider *rp, const c
 	return h;
 }
 
+/* The index of 'accept' in REMOTE_ACCEPTS; -1 when it is not there. */
+static int accept_index(const char *accept)
+{
+	static const char *const accepts[] = REMOTE_ACCEPTS;
+	for (int i = 0; i < (int)(sizeof accepts / sizeof accepts[0]); i++)
+		if (strcmp(accept, accepts[i]) == 0)
+			return i;
+	return -1;
+}
+
 /* The provider's prebuilt headers for 'accept'; NULL when it has none. */
 static struct curl_slist *shared_headers(const struct remote_provider *rp, const char *accept)
 {
-	static const char *const accepts[] = REMOTE_ACCEPTS;
-	for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++)
-		if (strcmp(accept, accepts[i]) == 0)
-			return rp->headers[i];
-	return NULL;
+	int i = accept_index(accept);
+	return i < 0 ? NULL : rp->headers[i];
 }
 
 void remote_xfer_init(struct xfer *x, struct remote_provider *rp, const struct xfer_ops *ops,
                       const atomic_bool *cancel, const char *accept, const char *traceparent,
                       curl_write_callback write)
 {
-	static const char *const accepts[] = REMOTE_ACCEPTS;
+	int i = accept_index(accept);
 	x->ops = ops;
 	x->rp = rp;
 	x->cancel = cancel;
 	x->write = write;
 	x->retry_after_s = -1;
-	for (x->accept = 0; x->accept < 2 && strcmp(accept, accepts[x->accept]) != 0; x->accept++)
-		continue;
+	x->accept = i < 0 ? 2 : i; /* every caller passes one of them */
 	x->traceparent[0] = '\0';
 	if (traceparent && strlen(traceparent) < sizeof x->traceparent)
 		strcpy(x->traceparent, traceparent);
@@ -584,7 +590,7 @@ struct remote_provider *remote_provider_new(const struct provider_config *cfg)
 	static const char *const accepts[] = REMOTE_ACCEPTS;
 	for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++)
 		rp->headers[i] = make_headers(rp, accepts[i], NULL); /* NULL: made per transfer */
-	rp->h1 = cfg->http_client == 0 ? remote_h1_target_new(cfg, accepts) : NULL;
+	rp->h1 = cfg->http_client == 0 ? remote_h1_target_new(cfg, rp->headers) : NULL;
 	if (remote_loop_start(rp)) {
 		remote_h1_target_free(rp->h1);
 		free_headers(rp);

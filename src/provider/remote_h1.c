@@ -91,14 +91,13 @@ struct h1_xfer {
 
 /* ---- the target ------------------------------------------------------------ */
 
-/* An extra header as libcurl would send it: "Name:" with nothing after
- * removes a header (we send none), "Name;" sends it empty. */
-static void put_extra(char *out, size_t *len, const char *h)
+/* One line of the provider's header list as libcurl sends it: "Name:"
+ * with nothing after removes a header (we send none: "Expect:" is one),
+ * "Name;" sends it empty. */
+static void put_line(char *out, size_t *len, const char *h)
 {
 	size_t n = strlen(h);
-	if (strpbrk(h, "\r\n") || n == 0)
-		return;
-	if (h[n - 1] == ':')
+	if (n == 0 || h[n - 1] == ':')
 		return;
 	if (h[n - 1] == ';')
 		*len += (size_t)sprintf(out + *len, "%.*s:\r\n", (int)(n - 1), h);
@@ -106,15 +105,16 @@ static void put_extra(char *out, size_t *len, const char *h)
 		*len += (size_t)sprintf(out + *len, "%s\r\n", h);
 }
 
-static char *make_head(const struct h1_target *t, const struct provider_config *c,
-                       const char *accept, size_t *len)
+/* The header block of every request: Host, then the provider's own list
+ * (remote.c builds it once for libcurl), so both clients send the same
+ * headers. */
+static char *make_head(const struct h1_target *t, const struct curl_slist *list, size_t *len)
 {
-	size_t cap =
-	    256 + strlen(t->authority) + strlen(accept) + (c->api_key ? strlen(c->api_key) : 0);
+	size_t cap = 16 + strlen(t->authority);
 	bool has_host = false;
-	for (size_t i = 0; i < c->n_headers; i++) {
-		cap += strlen(c->headers[i]) + 3;
-		has_host |= strncasecmp(c->headers[i], "host:", 5) == 0;
+	for (const struct curl_slist *l = list; l; l = l->next) {
+		cap += strlen(l->data) + 3;
+		has_host |= strncasecmp(l->data, "host:", 5) == 0;
 	}
 	char *h = malloc(cap);
 	if (!h)
@@ -122,13 +122,22 @@ static char *make_head(const struct h1_target *t, const struct provider_config *
 	*len = 0;
 	if (!has_host)
 		*len += (size_t)sprintf(h, "Host: %s\r\n", t->authority);
-	*len +=
-	    (size_t)sprintf(h + *len, "Content-Type: application/json\r\nAccept: %s\r\n", accept);
-	if (c->api_key)
-		*len += (size_t)sprintf(h + *len, "Authorization: Bearer %s\r\n", c->api_key);
-	for (size_t i = 0; i < c->n_headers; i++)
-		put_extra(h, len, c->headers[i]);
+	for (const struct curl_slist *l = list; l; l = l->next)
+		put_line(h, len, l->data);
 	return h;
+}
+
+/* Whether every line can go into a request as it is. */
+static bool is_sendable(struct curl_slist *const lists[3])
+{
+	for (int i = 0; i < 3; i++) {
+		if (!lists[i])
+			return false;
+		for (const struct curl_slist *l = lists[i]; l; l = l->next)
+			if (strpbrk(l->data, "\r\n"))
+				return false;
+	}
+	return true;
 }
 
 /* Whether libcurl would send plain-http requests through a proxy: then it
@@ -145,21 +154,20 @@ static bool is_proxied(void)
 }
 
 struct h1_target *remote_h1_target_new(const struct provider_config *c,
-                                       const char *const accepts[3])
+                                       struct curl_slist *const headers[3])
 {
-	if (is_proxied())
+	if (is_proxied() || !is_sendable(headers))
 		return NULL;
 	struct h1_target *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
 	if (!h1_split_url(c->base_url, t->host, sizeof t->host, t->port, sizeof t->port,
-	                  t->authority, sizeof t->authority, t->prefix, sizeof t->prefix) ||
-	    (c->api_key && strpbrk(c->api_key, "\r\n"))) {
+	                  t->authority, sizeof t->authority, t->prefix, sizeof t->prefix)) {
 		free(t);
 		return NULL;
 	}
 	for (int i = 0; i < 3; i++) {
-		t->head[i] = make_head(t, c, accepts[i], &t->head_len[i]);
+		t->head[i] = make_head(t, headers[i], &t->head_len[i]);
 		if (!t->head[i]) {
 			remote_h1_target_free(t);
 			return NULL;
@@ -537,12 +545,12 @@ void remote_h1_event(struct xfer *x, short revents)
 	}
 }
 
-bool remote_h1_check(struct xfer *x, long long now_ms)
+void remote_h1_check(struct xfer *x, long long now_ms)
 {
 	struct h1_xfer *h = x->h1;
 	if (!h) {
 		remote_xfer_finish(x, CURLE_OUT_OF_MEMORY);
-		return true;
+		return;
 	}
 	CURLcode cc = CURLE_OK;
 	if (h->state == X_FAILED)
@@ -551,11 +559,10 @@ bool remote_h1_check(struct xfer *x, long long now_ms)
 	         now_ms - x->started_ms > x->rp->h1->request_timeout_ms)
 		cc = CURLE_OPERATION_TIMEDOUT;
 	else
-		return false;
+		return;
 	close_fd(h);
 	h->state = X_IDLE;
 	remote_xfer_finish(x, cc);
-	return true;
 }
 
 void remote_h1_drop(struct xfer *x)

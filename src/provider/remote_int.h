@@ -175,7 +175,7 @@ void remote_loop_easy_done(CURL *e);
 /* What a provider's transfers need to reach it: NULL when its base URL is
  * not plain http (or memory ran out: libcurl then carries everything). */
 struct h1_target *remote_h1_target_new(const struct provider_config *c,
-                                       const char *const accepts[3]);
+                                       struct curl_slist *const headers[3]);
 void remote_h1_target_free(struct h1_target *t);
 /* Sends x's request (remote_xfer_start calls it).  A failure here is
  * reported by remote_h1_check at the loop's next round, never inside the
@@ -187,8 +187,8 @@ int remote_h1_fd(const struct xfer *x, short *events);
 bool remote_h1_is_due(const struct xfer *x);
 /* x's descriptor is ready: does its I/O; may end it. */
 void remote_h1_event(struct xfer *x, short revents);
-/* Ends x if it failed or passed its connect or total deadline; true then. */
-bool remote_h1_check(struct xfer *x, long long now_ms);
+/* Ends x if it failed or passed its connect or total deadline. */
+void remote_h1_check(struct xfer *x, long long now_ms);
 /* The transfer leaves its loop: a connection still open closes. */
 void remote_h1_drop(struct xfer *x);
 void remote_h1_free(struct xfer *x);
