@@ -109,7 +109,7 @@ valgrind: $(BUILD)/brigade $(BUILD)/mkmodel
 	@rm -rf build/valgrind
 	@BRIGADE_BIN=$(abspath tools/valgrind-brigade.sh) BRIGADE_TEST_TIMEOUT_MS=600000 \
 		MKMODEL_BIN=$(abspath $(BUILD)/mkmodel) \
-		INFERENCE_REQUEST_TIMEOUT=1800 BRIGADE_TEST_LONG_TOKENS=300 \
+		INFERENCE_REQUEST_TIMEOUT=1800 BRIGADE_TEST_LONG_TOKENS=300 BRIGADE_TEST_DEADLINE_S=6 \
 		bash tools/run-integration.sh
 	@if find build/valgrind -name '*.log' -size +0 | grep -q .; then \
 		cat build/valgrind/*.log; echo "valgrind: errors found"; exit 1; fi; \

@@ -14,6 +14,10 @@ const msgs = [{ role: 'user', content: 'Once upon a time' }];
 // on 2 busy cores, 2,000 ~5 s; under valgrind a shorter one is long).
 const LONG = Number(process.env.BRIGADE_TEST_LONG_TOKENS ?? 1500);
 const model = { id: 'stories', slots: 1, context_length: 8192 };
+// The deadline of the timeout test, in seconds.  The stream, the low- and
+// the high-priority request must all have arrived before it passes; under
+// valgrind that set-up alone can take more than 2 s.
+const DEADLINE = Number(process.env.BRIGADE_TEST_DEADLINE_S ?? 2);
 
 async function admission(srv) {
   const r = await fetch(`${srv.baseURL}/v1/health/inference`);
@@ -27,6 +31,17 @@ async function until(srv, pred, what, ms = 10000) {
     const a = await admission(srv);
     if (pred(a)) return a;
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(a)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// The server's stderr once every id in 'ids' has its request log line.
+async function untilLogged(srv, ids, ms = 10000) {
+  const t0 = Date.now();
+  for (;;) {
+    const log = srv.stderr();
+    if (ids.every((id) => log.includes(`"request_id":"${id}"`))) return log;
+    if (Date.now() - t0 > ms) throw new Error(`request log lines missing:\n${log}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -79,22 +94,27 @@ test('30 requests at a 1-request server with a queue of 10: 19 get 429 with Retr
 test('with the priority strategy, queued requests run highest priority first, FIFO within a level', async (t) => {
   const srv = await startServer({
     models: [model],
-    env: { INFERENCE_MAX_CONCURRENT_REQUESTS: '1', INFERENCE_QUEUE_STRATEGY: 'priority' },
+    env: { INFERENCE_MAX_CONCURRENT_REQUESTS: '1', INFERENCE_QUEUE_STRATEGY: 'priority', INFERENCE_LOG_LEVEL: 'info' },
   });
   t.after(() => srv.stop());
   assert.equal((await admission(srv)).strategy, 'priority');
   const blocker = long(srv);
   await until(srv, (a) => a.running === 1, 'the blocker to run');
   const prios = [1, 2, 3, 1, 3, 2, undefined /* the default: 2 */];
-  const order = [];
   const queued = [];
   for (const [i, priority] of prios.entries()) {
     const extra = priority === undefined ? {} : { priority };
-    queued.push(short(srv, extra).then(() => order.push(i)));
+    queued.push(short(srv, extra));
     await until(srv, (a) => a.queued === i + 1, `request ${i} to queue`); // arrival order is known
   }
   await blocker;
-  await Promise.all(queued);
+  const ids = (await Promise.all(queued)).map((r) => r.id);
+  // The run order is the server's, not the order the answers reach this
+  // process (two short answers can be read in one event-loop turn): each
+  // request's log line is written before its slot is given to the next.
+  const logged = await untilLogged(srv, ids);
+  const order = ids.map((id, i) => [logged.indexOf(`"request_id":"${id}"`), i])
+    .sort((a, b) => a[0] - b[0]).map(([, i]) => i);
   assert.deepEqual(order, [2, 4, 1, 5, 6, 0, 3]);
 });
 
@@ -116,7 +136,7 @@ test('a priority outside the configured levels is 400 with param "priority"', as
 test('INFERENCE_REQUEST_TIMEOUT is end to end: 504 with the phase, streams end with an error event, the slot frees', async (t) => {
   const srv = await startServer({
     models: [model],
-    env: { INFERENCE_MAX_CONCURRENT_REQUESTS: '1', INFERENCE_QUEUE_STRATEGY: 'priority', INFERENCE_REQUEST_TIMEOUT: '2' },
+    env: { INFERENCE_MAX_CONCURRENT_REQUESTS: '1', INFERENCE_QUEUE_STRATEGY: 'priority', INFERENCE_REQUEST_TIMEOUT: String(DEADLINE) },
   });
   t.after(() => srv.stop());
   // 1. A stream that outlives the deadline: an error event, no [DONE].
@@ -153,7 +173,7 @@ test('INFERENCE_REQUEST_TIMEOUT is end to end: 504 with the phase, streams end w
   const b = await blocking;
   assert.equal(b?.status, 504);
   assert.equal(b.error.details.phase, 'generating');
-  assert.equal(b.error.details.timeout_s, 2);
+  assert.equal(b.error.details.timeout_s, DEADLINE);
 
   // The slot is free at once: a short request is fast, nothing is busy.
   const t0 = Date.now();

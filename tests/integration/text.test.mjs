@@ -22,7 +22,11 @@ test('streamed text equals the non-streamed text, character for character', asyn
     if (d) { streamed += d; pieces++; }
   }
   assert.equal(streamed, whole);
-  assert.ok(pieces > 10);
+  // A consumer that falls behind takes all the text that has arrived in one
+  // delta (under valgrind the generating thread can run far ahead), so the
+  // count of pieces is the scheduler's, not a fixed number: it only has to
+  // be a stream.
+  assert.ok(pieces > 1, `${pieces} pieces`);
 });
 
 test('multi-byte characters in the prompt are counted and survive', async () => {
