@@ -35,7 +35,7 @@
 // usage.completion_tokens, not a count of chunks.
 import http from 'node:http';
 import net from 'node:net';
-import { openSync, readSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { openSync, readSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
@@ -247,6 +247,8 @@ async function gap() {
 	for (let i = 1; i < ts.length; i++) {
 		if (ts[i] > tSend && ts[i - 1] < tDone) { adm.push(ts[i] - ts[i - 1]); at.push(ts[i - 1] - tSend); }
 	}
+	// BENCH_GAP_TRACE=FILE: every admitted gap as [start after the send, length], ms.
+	if (process.env.BENCH_GAP_TRACE) writeFileSync(process.env.BENCH_GAP_TRACE, JSON.stringify(adm.map((g, i) => [r2(at[i]), r2(g)])));
 	// The five longest admitted gaps as [start after the send, length], ms: where the stalls were.
 	const worst = adm.map((g, i) => [r2(at[i]), r2(g)]).sort((x, y) => y[1] - x[1]).slice(0, 5);
 	const st = (g) => ({ n: g.length, p50: r2(pct(g, 50)), p99: r2(pct(g, 99)), max: r2(g.length ? Math.max(...g) : null) });

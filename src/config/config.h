@@ -47,6 +47,7 @@
  *       max_queue: 64            # optional, waiting requests before 503
  *       pooling: mean            # optional: embeddings from a generative model
  *       prefix_cache: true       # optional: reuse cached prompt prefixes
+ *       prefill_helper: true     # optional: long prompts prefill on their own thread
  *       budget_handoff: 1500     # optional: orchestration context budget parts
  *                                # (budget_system, _trajectory, _handoff, _user_query)
  *   orchestration:               # every key optional; INFERENCE_* variables win
@@ -84,6 +85,12 @@ struct model_config {
 	 * batch shape (with reuse it may be decoded alone, and float rounding
 	 * can tip a sample near a tie). */
 	bool prefix_cache;
+	/* A second context on its own thread prefills long prompts while other
+	 * slots decode (default true; used on the CPU, gpu_layers 0, with 2+
+	 * threads and 2+ slots): the
+	 * streams lose a thread's share instead of stalling behind the prompt.
+	 * Costs one slot's KV and a compute buffer (docs/configuration.md). */
+	bool prefill_helper;
 	/* Orchestration context budget, tokens (docs/context.md); 0: derived
 	 * from context_length by the spec's rule.  Generation gets the rest. */
 	int budget_system, budget_trajectory, budget_handoff, budget_user_query;

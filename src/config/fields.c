@@ -65,6 +65,7 @@ const struct field config_model_fields[] = {
     {"max_queue", F_INT, 0, 100000, MODEL(max_queue)},
     {"pooling", F_POOLING, 0, 0, MODEL(pooling)},
     {"prefix_cache", F_BOOL, 0, 0, MODEL(prefix_cache)},
+    {"prefill_helper", F_BOOL, 0, 0, MODEL(prefill_helper)},
     {"budget_system", F_INT, 0, 1048576, MODEL(budget_system)},
     {"budget_trajectory", F_INT, 0, 1048576, MODEL(budget_trajectory)},
     {"budget_handoff", F_INT, 0, 1048576, MODEL(budget_handoff)},

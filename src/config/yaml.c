@@ -349,6 +349,7 @@ static void model_defaults(struct model_config *m)
 	m->max_queue = 64;
 	m->pooling = -1;
 	m->prefix_cache = true;
+	m->prefill_helper = true;
 }
 
 static enum brg_err parse_model(struct loader *ld, yaml_node_t *k, yaml_node_t *v,

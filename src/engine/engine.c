@@ -64,9 +64,16 @@ static void llog_emit(void)
 	llog.len = 0;
 }
 
+_Thread_local const atomic_bool *engine_llog_quiet_when;
+
 static void llog_callback(enum ggml_log_level level, const char *text, void *ud)
 {
 	(void)ud;
+	/* A decode this thread aborted on purpose: llama.cpp's error about it
+	 * is no news. */
+	if (engine_llog_quiet_when && atomic_load(engine_llog_quiet_when) &&
+	    level != GGML_LOG_LEVEL_CONT)
+		level = GGML_LOG_LEVEL_DEBUG;
 	pthread_mutex_lock(&llog.mu);
 	if (level != GGML_LOG_LEVEL_CONT) {
 		llog_emit(); /* a new event: whatever was pending had no newline */
@@ -95,6 +102,7 @@ struct engine_params engine_default_params(void)
 	    .n_batch = 512,
 	    .max_queue = 64,
 	    .can_reuse_prefix = true,
+	    .has_prefill_helper = true,
 	};
 	return p;
 }
@@ -192,12 +200,6 @@ void engine_job_free(struct job *j)
 	free(j);
 }
 
-static int online_cores(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (int)n : 1;
-}
-
 static enum brg_err check_params(const struct engine_params *p, struct brg_error *err)
 {
 	const char *id = p->id ? p->id : "model";
@@ -252,12 +254,12 @@ static enum brg_err load_weights(struct engine_model *m, const struct engine_par
  * threadpool functions are looked up through the backend registry.  A
  * failure here only costs speed, so it is logged, not returned.
  */
-static void attach_threadpool(struct engine_model *m, int n_threads)
+struct ggml_threadpool *engine_pool_new(struct engine_model *m, int n_threads)
 {
 	typedef struct ggml_threadpool *(*pool_new_fn)(struct ggml_threadpool_params *);
 	ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
 	if (!cpu)
-		return;
+		return NULL;
 	ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
 	pool_new_fn pool_new =
 	    (pool_new_fn)ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
@@ -266,15 +268,20 @@ static void attach_threadpool(struct engine_model *m, int n_threads)
 	if (!pool_new || !m->pool_free) {
 		log_warn("model %s: the CPU backend has no threadpool API; decoding may be slower",
 		         m->id);
-		return;
+		return NULL;
 	}
 	struct ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
-	m->pool = pool_new(&tpp);
-	if (!m->pool) {
+	struct ggml_threadpool *pool = pool_new(&tpp);
+	if (!pool)
 		log_warn("model %s: cannot create a threadpool of %d threads", m->id, n_threads);
-		return;
-	}
-	llama_attach_threadpool(m->ctx, m->pool, NULL);
+	return pool;
+}
+
+static void attach_threadpool(struct engine_model *m, int n_threads)
+{
+	m->pool = engine_pool_new(m, n_threads);
+	if (m->pool)
+		llama_attach_threadpool(m->ctx, m->pool, NULL);
 }
 
 static enum brg_err create_context(struct engine_model *m, const struct engine_params *p,
@@ -282,7 +289,8 @@ static enum brg_err create_context(struct engine_model *m, const struct engine_p
 {
 	m->n_ctx_slot = engine_ctx_slot(p->n_ctx, m->n_ctx_train);
 	m->n_batch = engine_step_batch(p->n_batch, p->n_slots);
-	int n_threads = p->n_threads > 0 ? p->n_threads : online_cores();
+	int n_threads = engine_threads(p->n_threads);
+	m->n_threads = n_threads;
 	struct llama_context_params cp = llama_context_default_params();
 	cp.n_ctx = (uint32_t)m->n_ctx_slot * (uint32_t)p->n_slots;
 	cp.n_seq_max = (uint32_t)p->n_slots;
@@ -358,6 +366,8 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 	atomic_init(&m->n_kv_copies, 0);
 	atomic_init(&m->n_steps, 0);
 	atomic_init(&m->n_mixed_steps, 0);
+	atomic_init(&m->n_helper_prompts, 0);
+	m->has_helper_param = engine_params_want_helper(p);
 	for (int i = 0; i < p->n_slots && m->slots; i++)
 		m->slots[i].wait_on = -1;
 	*out = m;
@@ -370,6 +380,7 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 static void release(struct engine_model *m)
 {
 	engine_embed_release(m);
+	engine_helper_stop(m); /* before the model its context uses */
 	if (m->batch.token)
 		llama_batch_free(m->batch);
 	if (m->ctx)
@@ -414,6 +425,9 @@ enum brg_err engine_load(const struct engine_params *p, struct engine_model **ou
 	if (rc)
 		goto fail;
 	rc = alloc_caches(m, p, err);
+	if (rc)
+		goto fail;
+	rc = engine_helper_start(m, err);
 	if (rc)
 		goto fail;
 	/* Report what a memory budget counts (estimate.c), not only the weights. */
@@ -509,6 +523,7 @@ void engine_stats(const struct engine_model *m, struct engine_stats *out)
 	out->n_kv_copies = atomic_load(&m->n_kv_copies);
 	out->n_steps = atomic_load(&m->n_steps);
 	out->n_mixed_steps = atomic_load(&m->n_mixed_steps);
+	out->n_helper_prompts = atomic_load(&m->n_helper_prompts);
 }
 
 /*

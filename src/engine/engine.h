@@ -42,6 +42,11 @@ struct engine_params {
 	 * choices of one prompt share its prefill.  false: every job decodes
 	 * its whole prompt (for comparisons and tests). */
 	bool can_reuse_prefix;
+	/* A second context on its own thread takes long prompts' prefill while
+	 * other slots decode (true by default; used with 2+ threads and 2+
+	 * slots, engine/prefill.c).  false: every prompt is prefilled in the
+	 * scheduler's context, paced between decode steps. */
+	bool has_prefill_helper;
 };
 
 struct engine_params engine_default_params(void);
@@ -105,6 +110,7 @@ struct engine_stats {
 	uint64_t n_kv_copies;      /* prefixes copied from one slot's cells to another's */
 	uint64_t n_steps;          /* llama_decode calls that generated or prefilled */
 	uint64_t n_mixed_steps;    /* ... that carried prompt tokens next to decoding slots */
+	uint64_t n_helper_prompts; /* prompts the prefill helper decoded (prefill.c) */
 };
 
 /*

@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/llama_lazy.h"
@@ -85,6 +86,7 @@ struct slot {
 	llama_token last;   /* decoding: the token to feed next */
 	int n_step;         /* tokens this slot put into the current batch */
 	int i_logits;       /* batch index of its logits this step, -1 none */
+	bool is_offloaded;  /* the prefill helper holds its prompt (prefill.c) */
 };
 
 /* The cost model behind chunked prefill (pace.c): seconds a decode-only
@@ -113,7 +115,8 @@ struct engine_model {
 	int n_ctx_slot;  /* tokens per sequence, prompt + completion */
 	int n_ctx_train; /* the model's trained context */
 	int n_slots;
-	int n_batch; /* tokens per decode step, >= n_slots */
+	int n_threads; /* the scheduler's decode threads (one fewer while the helper works) */
+	int n_batch;   /* tokens per decode step, >= n_slots */
 	int max_queue;
 	size_t mem_bytes;
 	bool can_reuse; /* prefix KV reuse: asked for, and the memory allows it */
@@ -124,6 +127,7 @@ struct engine_model {
 	atomic_uint_least64_t n_kv_copies;
 	atomic_uint_least64_t n_steps;
 	atomic_uint_least64_t n_mixed_steps;
+	atomic_uint_least64_t n_helper_prompts;
 	atomic_int n_cells_live; /* KV cells of the sequences with a job, after the last step */
 
 	pthread_mutex_t mu;
@@ -146,6 +150,11 @@ struct engine_model {
 	int n_equeued;
 	struct llama_context *ectx;
 	struct llama_batch ebatch;
+
+	/* The prefill helper (prefill.c); NULL when the model has none.
+	 * has_helper_param: engine_params_want_helper() of the load. */
+	struct engine_helper *helper;
+	bool has_helper_param;
 
 	/* Scheduler thread only. */
 	struct engine_pace pace;
@@ -175,6 +184,25 @@ static inline int engine_ctx_slot(int n_ctx, int n_ctx_train)
 	return n_ctx_train > 0 && n_ctx_train < N_CTX_DEFAULT_CAP ? n_ctx_train : N_CTX_DEFAULT_CAP;
 }
 
+/* The decode threads for engine_params.n_threads (0: every online core). */
+static inline int engine_threads(int n_threads)
+{
+	if (n_threads > 0)
+		return n_threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* Whether a load of 'p' gets a prefill helper (prefill.c), as far as its
+ * parameters say: asked for, on the CPU (the helper splits cores), with
+ * two threads to split and a second slot to decode beside the prompt.
+ * engine_helper_wanted() adds what only the loaded model tells. */
+static inline bool engine_params_want_helper(const struct engine_params *p)
+{
+	return p->has_prefill_helper && p->n_gpu_layers == 0 && engine_threads(p->n_threads) >= 2 &&
+	       p->n_slots >= 2;
+}
+
 /* Tokens per decode step: every decoding slot puts one token in each step,
  * so a step must hold all. */
 static inline int engine_step_batch(int n_batch, int n_slots)
@@ -187,6 +215,15 @@ static inline int engine_ubatch(int n_batch)
 {
 	return n_batch < N_UBATCH_MAX ? n_batch : N_UBATCH_MAX;
 }
+
+/* engine.c: while the flag this points to is set, llama.cpp's warnings and
+ * errors from this thread are logged as debug lines (prefill.c: a decode it
+ * aborted on purpose).  Per thread; NULL by default. */
+extern _Thread_local const atomic_bool *engine_llog_quiet_when;
+
+/* engine.c: a CPU threadpool of n_threads (m->pool_free frees it), or NULL
+ * (logged) when the backend has none. */
+struct ggml_threadpool *engine_pool_new(struct engine_model *m, int n_threads);
 
 /* engine.c: frees everything a job owns; job_free(NULL) does nothing. */
 void engine_job_free(struct job *j);
@@ -255,6 +292,26 @@ void *engine_sched_main(void *arg);
  */
 void engine_pace_observe(struct engine_pace *p, int n_decode, int n_prompt, double seconds);
 int engine_pace_budget(const struct engine_pace *p, int n_decode, int room);
+
+/*
+ * prefill.c.  engine_helper_wanted: whether engine_load gives model 'm'
+ * (context, threads and slots set) a prefill helper; engine_helper_ubatch:
+ * its micro-batch for a step batch of n_batch (estimate.c counts both).
+ * engine_helper_start: creates it when wanted (BRG_E_MODEL_LOAD,
+ * BRG_E_NOMEM, BRG_E_INTERNAL); engine_helper_stop: stops and frees it
+ * (no-op without one; the scheduler thread joined).  Scheduler thread:
+ * engine_helper_step takes a finished prompt back into its slot and hands
+ * a long one over; engine_helper_forget: slot s's job ends while the
+ * helper holds it; engine_helper_wait: sleeps a little while all that is
+ * left to do is the helper's.
+ */
+bool engine_helper_wanted(const struct engine_model *m);
+int engine_helper_ubatch(int n_batch);
+enum brg_err engine_helper_start(struct engine_model *m, struct brg_error *err);
+void engine_helper_stop(struct engine_model *m);
+void engine_helper_step(struct engine_model *m);
+void engine_helper_forget(struct engine_model *m, struct slot *s);
+void engine_helper_wait(struct engine_model *m);
 
 /* log softmax(logits)[t] over n logits (logsoftmax.c); NaN for bad input. */
 double engine_log_softmax_at(const float *logits, int n, int t);

@@ -33,6 +33,11 @@
  *              slots x 2048-4096 tokens) this is 0.7-5 MiB above it, never
  *              below.
  *
+ * With a prefill helper (engine_params.has_prefill_helper, 2+ threads, 2+
+ * slots; prefill.c), its context adds one slot's KV (n_ctx_slot cells
+ * padded to 256) and a compute allowance by the same rule for its smaller
+ * micro-batch and one sequence.
+ *
  * Recurrent and hybrid models (no head_count) get no KV term; sliding-
  * window layers are counted as full ones, which overstates them.
  */
@@ -175,6 +180,16 @@ static void compute_parts(const struct shape *s, size_t weights, const struct en
 	out->kv_bytes = (size_t)(cells * s->kv_per_cell * KV_BYTES_PER_VALUE);
 	out->compute_bytes = (size_t)(n_ubatch * (4 * s->n_vocab + 2 * n_ctx_seq + 8 * s->n_embd) +
 	                              4 * s->n_vocab * slots + COMPUTE_FIXED);
+	if (engine_params_want_helper(p) && s->kv_per_cell > 0) {
+		/* The prefill helper's context: one sequence of n_ctx_slot cells. */
+		uint64_t h_cells = pad_cells((uint64_t)out->n_ctx_slot);
+		uint64_t h_ubatch =
+		    (uint64_t)engine_helper_ubatch(engine_step_batch(p->n_batch, p->n_slots));
+		out->kv_bytes += (size_t)(h_cells * s->kv_per_cell * KV_BYTES_PER_VALUE);
+		out->compute_bytes +=
+		    (size_t)(h_ubatch * (4 * s->n_vocab + 2 * h_cells + 8 * s->n_embd) +
+		             4 * s->n_vocab + COMPUTE_FIXED);
+	}
 	out->total_bytes = out->weights_bytes + out->kv_bytes + out->compute_bytes;
 }
 

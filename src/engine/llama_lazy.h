@@ -93,6 +93,10 @@
 	X(llama_sampler_init_top_k)           \
 	X(llama_sampler_init_top_p)           \
 	X(llama_sampler_sample)               \
+	X(llama_set_n_threads)                \
+	X(llama_state_seq_get_data)           \
+	X(llama_state_seq_get_size)           \
+	X(llama_state_seq_set_data)           \
 	X(llama_token_to_piece)               \
 	X(llama_tokenize)                     \
 	X(llama_vocab_bos)                    \
@@ -186,6 +190,10 @@ enum brg_err llama_lazy_load(const char *dir, struct brg_error *err);
 #define llama_sampler_init_top_k (*brg_llama_fn.llama_sampler_init_top_k)
 #define llama_sampler_init_top_p (*brg_llama_fn.llama_sampler_init_top_p)
 #define llama_sampler_sample (*brg_llama_fn.llama_sampler_sample)
+#define llama_set_n_threads (*brg_llama_fn.llama_set_n_threads)
+#define llama_state_seq_get_data (*brg_llama_fn.llama_state_seq_get_data)
+#define llama_state_seq_get_size (*brg_llama_fn.llama_state_seq_get_size)
+#define llama_state_seq_set_data (*brg_llama_fn.llama_state_seq_set_data)
 #define llama_token_to_piece (*brg_llama_fn.llama_token_to_piece)
 #define llama_tokenize (*brg_llama_fn.llama_tokenize)
 #define llama_vocab_bos (*brg_llama_fn.llama_vocab_bos)

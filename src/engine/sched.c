@@ -91,6 +91,7 @@ static void finish(struct engine_model *m, struct slot *s, enum gen_finish f, en
 	s->job = NULL;
 	atomic_fetch_sub(&m->n_busy, 1);
 	pthread_mutex_unlock(&m->mu);
+	engine_helper_forget(m, s);
 	s->n_step = 0;
 	s->i_logits = -1;
 	s->wait_on = -1;
@@ -284,8 +285,8 @@ static struct slot *next_prefill(struct engine_model *m)
 	struct slot *best = NULL;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		if (s->job && s->wait_on < 0 && s->n_step == 0 && s->n_past < s->job->n_prompt &&
-		    (!best || s->admitted < best->admitted))
+		if (s->job && s->wait_on < 0 && !s->is_offloaded && s->n_step == 0 &&
+		    s->n_past < s->job->n_prompt && (!best || s->admitted < best->admitted))
 			best = s;
 	}
 	return best;
@@ -360,17 +361,18 @@ static void recover(struct engine_model *m, int ret)
 		       ret == 1 ? "no room in the KV cache" : "llama_decode failed");
 }
 
-/* One decode step over every active slot. */
-static void step(struct engine_model *m)
+/* One decode step over every active slot; false when there was nothing to
+ * decode (every active slot's prompt is with the prefill helper). */
+static bool step(struct engine_model *m)
 {
 	int n_decode, n_prompt;
 	if (build_batch(m, &n_decode, &n_prompt) == 0)
-		return;
+		return false;
 	long long t0 = brg_now_us();
 	int ret = llama_decode(m->ctx, m->batch);
 	if (ret != 0) {
 		recover(m, ret);
-		return;
+		return true;
 	}
 	engine_pace_observe(&m->pace, n_decode, n_prompt, (double)(brg_now_us() - t0) * 1e-6);
 	atomic_fetch_add(&m->n_steps, 1);
@@ -397,6 +399,7 @@ static void step(struct engine_model *m)
 		                       : llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
 		take_token(m, s, t);
 	}
+	return true;
 }
 
 /* engine_stop or engine_free: every running and queued job ends CANCELLED. */
@@ -445,10 +448,13 @@ void *engine_sched_main(void *arg)
 			continue;
 		}
 		sweep(m);
-		step(m);
+		engine_helper_step(m);
+		bool did_step = step(m);
 		engine_prefix_resolve(m);
 		if (has_embed)
 			engine_embed_step(m);
+		else if (!did_step)
+			engine_helper_wait(m);
 	}
 	cancel_all(m);
 	return NULL;

@@ -59,6 +59,7 @@ struct engine_params local_engine_params(const struct model_config *c)
 	p.chat_template = c->chat_template;
 	p.pooling = c->pooling >= 0 ? config_pooling_names[c->pooling] : NULL;
 	p.can_reuse_prefix = c->prefix_cache;
+	p.has_prefill_helper = c->prefill_helper;
 	return p;
 }
 

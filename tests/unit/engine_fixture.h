@@ -188,18 +188,27 @@ static inline double now_s(void)
 	"in the sun with her dog. One day, her mom took her to the park."
 
 /* stories260K with n_slots x 512 tokens, n_batch per step, reuse on or off. */
-static inline struct engine_model *load_reuse(int n_slots, int n_batch, bool can_reuse)
+/* stories260K on 2 threads, 'n_ctx' tokens a slot, with or without
+ * prefix reuse and the prefill helper (prefill.c). */
+static inline struct engine_model *load_stories(int n_slots, int n_batch, int n_ctx, bool can_reuse,
+                                                bool has_helper)
 {
 	struct engine_params p = engine_default_params();
 	p.path = model_path(STORIES);
 	p.n_slots = n_slots;
-	p.n_ctx = 512;
+	p.n_ctx = n_ctx;
 	p.n_threads = 2;
 	p.n_batch = n_batch;
 	p.can_reuse_prefix = can_reuse;
+	p.has_prefill_helper = has_helper;
 	struct engine_model *m = NULL;
 	assert_int_equal(engine_load(&p, &m, NULL), BRG_OK);
 	return m;
+}
+
+static inline struct engine_model *load_reuse(int n_slots, int n_batch, bool can_reuse)
+{
+	return load_stories(n_slots, n_batch, 512, can_reuse, true);
 }
 
 static inline struct engine_stats stats_of(const struct engine_model *m)

@@ -76,9 +76,11 @@ static void capture_log(enum ggml_log_level level, const char *text, void *ud)
 		sscanf(at, "output buffer size = %lf", &seen.output_mib);
 }
 
-/* Loads 'p' the way engine.c's create_context does and records llama.cpp's
- * report in 'seen'; returns llama_model_size(). */
-static uint64_t llama_report(const struct engine_params *p, int n_ctx_slot, int *n_kv_values)
+/* Loads 'p' the way engine.c's create_context does (or prefill.c's helper
+ * context: one sequence, n_ctx_slot cells, a micro-batch of n_ubatch) and
+ * records llama.cpp's report in 'seen'; returns llama_model_size(). */
+static uint64_t llama_report_ctx(const struct engine_params *p, int n_ctx_slot, int n_seqs,
+                                 int n_ubatch, int *n_kv_values)
 {
 	memset(&seen, 0, sizeof seen);
 	ggml_log_callback old_cb;
@@ -90,11 +92,11 @@ static uint64_t llama_report(const struct engine_params *p, int n_ctx_slot, int 
 	struct llama_model *model = llama_model_load_from_file(p->path, mp);
 	assert_non_null(model);
 	struct llama_context_params cp = llama_context_default_params();
-	cp.n_ctx = (uint32_t)(n_ctx_slot * p->n_slots);
-	cp.n_seq_max = (uint32_t)p->n_slots;
+	cp.n_ctx = (uint32_t)(n_ctx_slot * n_seqs);
+	cp.n_seq_max = (uint32_t)n_seqs;
 	cp.kv_unified = true;
-	cp.n_batch = (uint32_t)p->n_batch;
-	cp.n_ubatch = (uint32_t)(p->n_batch < 512 ? p->n_batch : 512);
+	cp.n_batch = (uint32_t)(n_seqs == 1 ? n_ubatch : p->n_batch);
+	cp.n_ubatch = (uint32_t)n_ubatch;
 	cp.n_threads = cp.n_threads_batch = 1;
 	struct llama_context *ctx = llama_init_from_model(model, cp);
 	assert_non_null(ctx);
@@ -108,6 +110,34 @@ static uint64_t llama_report(const struct engine_params *p, int n_ctx_slot, int 
 	return size;
 }
 
+static uint64_t llama_report(const struct engine_params *p, int n_ctx_slot, int *n_kv_values)
+{
+	int n_ubatch = p->n_batch < 512 ? p->n_batch : 512;
+	return llama_report_ctx(p, n_ctx_slot, p->n_slots, n_ubatch, n_kv_values);
+}
+
+/* With 2 threads and the slots >= 2 of 'p', the estimate grows by the
+ * prefill helper's context: by llama.cpp's KV count exactly, and by an
+ * allowance at or above its compute and output buffers. */
+static void check_helper_estimate(struct engine_params p, const struct engine_estimate *without,
+                                  int n_ctx_slot)
+{
+	p.has_prefill_helper = true;
+	p.n_threads = 2;
+	struct engine_estimate e;
+	assert_int_equal(engine_estimate(&p, &e, NULL), BRG_OK);
+	int n_kv_values = 0;
+	int n_ubatch = p.n_batch < 128 ? p.n_batch : 128;
+	llama_report_ctx(&p, n_ctx_slot, 1, n_ubatch, &n_kv_values);
+	assert_true(fabs((double)(e.kv_bytes - without->kv_bytes) / MIB - seen.kv_mib) < 0.01);
+	double reserved = seen.compute_mib + seen.output_mib;
+	double added = (double)(e.compute_bytes - without->compute_bytes) / MIB;
+	if (added < reserved - 0.01 || added > reserved + 8)
+		fail_msg("helper: compute allowance %.2f MiB, llama.cpp reserved %.2f MiB", added,
+		         reserved);
+	assert_int_equal(e.total_bytes, e.weights_bytes + e.kv_bytes + e.compute_bytes);
+}
+
 static void check_estimate(const char *file, int n_ctx, int n_slots, int want_ctx_slot,
                            int want_cells)
 {
@@ -116,6 +146,7 @@ static void check_estimate(const char *file, int n_ctx, int n_slots, int want_ct
 	p.path = path;
 	p.n_ctx = n_ctx;
 	p.n_slots = n_slots;
+	p.has_prefill_helper = false; /* checked on its own below */
 	struct engine_estimate e;
 	struct brg_error err = {0};
 	if (engine_estimate(&p, &e, &err) != BRG_OK)
@@ -148,6 +179,8 @@ static void check_estimate(const char *file, int n_ctx, int n_slots, int want_ct
 	if (e.compute_bytes / MIB < reserved - 0.01 || e.compute_bytes / MIB > reserved + 8)
 		fail_msg("%s: compute allowance %.2f MiB, llama.cpp reserved %.2f MiB", file,
 		         e.compute_bytes / MIB, reserved);
+	if (n_slots >= 2)
+		check_helper_estimate(p, &e, want_ctx_slot);
 	free(path);
 }
 

@@ -84,6 +84,7 @@ static const char full_yaml[] = "server:\n"
                                 "    chat_template: chatml\n"
                                 "    batch: 256\n"
                                 "    max_queue: 8\n"
+                                "    prefill_helper: false\n"
                                 "  tiny:\n"
                                 "    file: /abs/tiny.gguf\n";
 
@@ -115,6 +116,7 @@ static void test_valid_full_file_sets_every_key(void **state)
 	assert_string_equal(m->chat_template, "chatml");
 	assert_int_equal(m->batch, 256);
 	assert_int_equal(m->max_queue, 8);
+	assert_false(m->prefill_helper);
 	assert_int_equal(m->line, 11);
 	config_free(c);
 }
@@ -129,6 +131,7 @@ static void test_model_defaults_apply_when_keys_are_absent(void **state)
 	assert_int_equal(m->gpu_layers, 0);
 	assert_int_equal(m->batch, 512);
 	assert_int_equal(m->max_queue, 64);
+	assert_true(m->prefill_helper);
 	assert_int_equal(m->n_roles, 1);
 	assert_string_equal(m->roles[0], "primary");
 	assert_null(m->chat_template);

@@ -2,8 +2,9 @@
  * test_engine_prefill.c — unit tests for how prompts reach the KV cache:
  * prefix KV reuse (in place and copied between slots), shared prefill of
  * n choices and of prompts that arrive together, and chunked prefill paced
- * so that decoding slots keep streaming while a long prompt loads.  Real
- * stories260K throughout; the fixture is engine_fixture.h.
+ * so that decoding slots keep streaming while a long prompt loads, or
+ * handed to the prefill helper's own context and thread.  Real stories260K
+ * throughout; the fixture is engine_fixture.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,22 +299,36 @@ static void wait_pieces(struct tsink *t, int n)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* Slot 0 streams; a ~370-token prompt arrives in slot 1.  Its prefill is
- * paced (pace.c): it goes in over several steps that also carry the
- * stream's token, so the stream keeps producing while the prompt loads,
- * and the prompt's answer is the one a cold model gives it at once. */
+/* stories260K, 2 threads, no prefix reuse, with or without the helper. */
+static struct engine_model *load_prefill(int n_slots, int n_ctx, bool has_helper)
+{
+	return load_stories(n_slots, 512, n_ctx, false, has_helper);
+}
+
+/* Submits STORY_START to 'a' and waits until it streams (8 pieces). */
+static void start_stream(struct engine_model *m, const struct gen_params *g, struct tsink *a)
+{
+	assert_int_equal(engine_submit(m, STORY_START, g, &a->cancel, sink_of(a), NULL), BRG_OK);
+	wait_pieces(a, 8);
+	if (pieces_of(a) < 8)
+		fail_msg("the stream gave %d pieces (done: %d): %s", a->n_pieces, a->n_done,
+		         a->text);
+}
+
+/* Slot 0 streams; a ~370-token prompt arrives in slot 1.  Without the
+ * prefill helper its prefill is paced (pace.c): it goes in over several
+ * steps that also carry the stream's token, so the stream keeps producing
+ * while the prompt loads, and the prompt's answer is the one a cold model
+ * gives it at once. */
 static void test_prefill_interleaves_with_a_running_stream(void **state)
 {
-	struct engine_model *m = load_reuse(2, 512, false);
+	struct engine_model *m = load_prefill(2, 512, false);
 	char *prompt = long_prompt(200);
 	struct gen_params ga = greedy(400), gb = greedy(8);
 	struct tsink a, b, ref;
 	tsink_init(&a);
 	tsink_init(&b);
-	assert_int_equal(engine_submit(m, STORY_START, &ga, NULL, sink_of(&a), NULL), BRG_OK);
-	wait_pieces(&a, 8);
-	if (pieces_of(&a) < 8)
-		fail_msg("the stream gave %d pieces (done: %d): %s", a.n_pieces, a.n_done, a.text);
+	start_stream(m, &ga, &a);
 	struct engine_stats before = stats_of(m);
 	int a_before = pieces_of(&a);
 	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
@@ -334,6 +349,81 @@ static void test_prefill_interleaves_with_a_running_stream(void **state)
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
+	tsink_fini(&ref);
+}
+
+/* Slot 0 streams; a ~370-token prompt arrives in slot 1 and goes to the
+ * prefill helper: the stream goes on meanwhile, the prompt's cells come
+ * back into slot 1, and both answers are the ones each gets alone. */
+static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
+{
+	struct engine_model *m = load_prefill(2, 512, true);
+	char *prompt = long_prompt(200);
+	struct gen_params ga = greedy(300), gb = greedy(8);
+	struct tsink a, b, ref_a, ref_b;
+	tsink_init(&a);
+	tsink_init(&b);
+	start_stream(m, &ga, &a);
+	struct engine_stats before = stats_of(m);
+	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
+	assert_true(tsink_wait(&b, false));
+	assert_true(tsink_wait(&a, false));
+	struct engine_stats after = stats_of(m);
+	assert_true(b.res.n_prompt > 250);
+	assert_int_equal(b.res.n_completion, 8);
+	assert_int_equal(after.n_helper_prompts - before.n_helper_prompts, 1);
+	/* Only the prompt's last token went through the scheduler's context. */
+	assert_true(after.n_mixed_steps - before.n_mixed_steps <= 1);
+	assert_int_equal(after.n_prompt_decoded - before.n_prompt_decoded, b.res.n_prompt);
+	assert_int_equal(a.res.n_completion, 300);
+	run_cold(prompt, 8, &ref_b);
+	assert_string_equal(b.text, ref_b.text);
+	run_cold(STORY_START, 300, &ref_a);
+	assert_string_equal(a.text, ref_a.text);
+	engine_free(m);
+	free(prompt);
+	tsink_fini(&a);
+	tsink_fini(&b);
+	tsink_fini(&ref_a);
+	tsink_fini(&ref_b);
+}
+
+/* A prompt cancelled while it may be with the helper ends CANCELLED; the
+ * helper then takes the next long prompt, whose answer is still right. */
+static void test_helper_survives_a_cancelled_prompt(void **state)
+{
+	struct engine_model *m = load_prefill(3, 2048, true);
+	char *prompt = long_prompt(900);
+	struct gen_params ga = greedy(1500), gb = greedy(8);
+	struct tsink a, b, c, ref;
+	tsink_init(&a);
+	tsink_init(&b);
+	tsink_init(&c);
+	start_stream(m, &ga, &a);
+	struct engine_stats before = stats_of(m);
+	assert_int_equal(engine_submit(m, prompt, &gb, &b.cancel, sink_of(&b), NULL), BRG_OK);
+	struct timespec ms = {0, 3 * 1000 * 1000};
+	nanosleep(&ms, NULL);
+	atomic_store(&b.cancel, true);
+	assert_true(tsink_wait(&b, false));
+	assert_int_equal(b.res.finish, GEN_FINISH_CANCELLED);
+	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&c), NULL), BRG_OK);
+	assert_true(tsink_wait(&c, false));
+	assert_int_equal(c.res.finish, GEN_FINISH_LENGTH);
+	struct engine_stats after = stats_of(m);
+	assert_true(after.n_helper_prompts - before.n_helper_prompts >= 1);
+	atomic_store(&a.cancel, true);
+	assert_true(tsink_wait(&a, false));
+	engine_free(m);
+	struct engine_model *cold = load_prefill(1, 2048, false);
+	tsink_init(&ref);
+	run(cold, prompt, &gb, &ref);
+	assert_string_equal(c.text, ref.text);
+	engine_free(cold);
+	free(prompt);
+	tsink_fini(&a);
+	tsink_fini(&b);
+	tsink_fini(&c);
 	tsink_fini(&ref);
 }
 
@@ -372,6 +462,8 @@ int main(void)
 	    cmocka_unit_test(test_prompts_sharing_a_prefix_prefill_it_once),
 	    cmocka_unit_test(test_parked_jobs_outlive_their_leader),
 	    cmocka_unit_test(test_prefill_interleaves_with_a_running_stream),
+	    cmocka_unit_test(test_helper_prefills_a_long_prompt_beside_a_stream),
+	    cmocka_unit_test(test_helper_survives_a_cancelled_prompt),
 	    cmocka_unit_test(test_prompt_alone_takes_the_whole_batch),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
