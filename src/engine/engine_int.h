@@ -11,6 +11,8 @@
  *   sched.c     the scheduler thread: slots, batching, decode, sampling
  *   prefix.c    prefix KV reuse and shared prefill: where a job lands, what
  *               of its prompt it need not decode
+ *   prefill.c   the prefill helper: long prompts decoded on a second
+ *               context and thread while the scheduler's slots decode
  *   embed.c     embeddings: pooling choice, a second context, embed jobs
  *   estimate.c  the memory a load will take, from the GGUF header alone
  *   llama_lazy.c  libllama by dlopen at the first load: a table of pointers

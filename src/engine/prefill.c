@@ -353,6 +353,10 @@ void engine_helper_step(struct engine_model *m)
 		h->state = HELPER_IDLE;
 		pthread_mutex_unlock(&h->mu);
 		set_threads(m, m->n_threads);
+		/* Tens of MB for a long prompt: not kept for the next one. */
+		free(h->state_buf);
+		h->state_buf = NULL;
+		h->state_cap = 0;
 	}
 	struct slot *s = candidate(m);
 	if (s && !hand_over(m, s))

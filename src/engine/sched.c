@@ -9,6 +9,10 @@
  *      slot that is decoding the same prefix), or sleep on the condvar
  *      when there is nothing to do (never a busy wait).
  *   2. Finish slots whose job was cancelled (their slot is free at once).
+ *      Then prefill.c takes a prompt the helper has finished back into its
+ *      slot, and hands a long one to the helper when other slots decode
+ *      (those slots then decode with one thread fewer; an offloaded slot
+ *      stays out of the batches until its cells come back).
  *   3. Build one llama_batch: each decoding slot's last sampled token, then
  *      prompt chunks of the prefilling slots that are not parked, oldest
  *      first: up to n_batch tokens when no slot decodes, else as many as
@@ -39,8 +43,10 @@
  *   - slot->cache[0, n_past) are the tokens in the slot's KV cells: n_past
  *     moves only after a successful llama_decode, and a failed one removes
  *     what it left past n_past.
- *   - Every step makes progress: each active slot that is not parked puts
- *     at least one token into the batch (n_batch >= n_slots); a parked
+ *   - Every step makes progress: each active slot that is neither parked
+ *     nor offloaded puts at least one token into the batch (n_batch >=
+ *     n_slots); when all that is left is the helper's, the loop sleeps on
+ *     the condvar (20 ms at most, so cancels are seen) until it is done; a parked
  *     slot waits on an older slot that is decoding its prompt, and is
  *     unparked in the same turn that slot finishes or gets there; a
  *     failing decode fails one job.  So the loop can neither stall nor
