@@ -43,6 +43,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine_int.h"
 
@@ -85,6 +86,7 @@ struct engine_helper {
 	uint64_t admitted;
 	llama_token *tokens; /* n_ctx_slot entries */
 	int n_from, n_to;
+	long long t_start_us; /* when it was handed over */
 	uint8_t *state_buf;
 	size_t state_len, state_cap;
 	bool is_ok;
@@ -273,12 +275,18 @@ static void take_back(struct engine_model *m, struct slot *s)
 	struct engine_helper *h = m->helper;
 	llama_seq_id seq = (llama_seq_id)(s - m->slots);
 	s->is_offloaded = false;
+	long long t0 = brg_now_us();
 	if (h->is_ok && llama_state_seq_set_data(m->ctx, h->state_buf, h->state_len, seq) > 0) {
 		memcpy(s->cache + h->n_from, h->tokens + h->n_from,
 		       (size_t)(h->n_to - h->n_from) * sizeof *s->cache);
 		atomic_fetch_add(&m->n_prompt_decoded, (uint_least64_t)(h->n_to - h->n_from));
 		atomic_fetch_add(&m->n_helper_prompts, 1);
 		s->n_past = h->n_to;
+		long long t1 = brg_now_us();
+		log_debug("model %s: prefill helper: slot %d back with %d tokens after %.1f s "
+		          "(%.1f MB restored in %.1f ms)",
+		          m->id, (int)seq, h->n_to, (double)(t1 - h->t_start_us) * 1e-6,
+		          (double)h->state_len * 1e-6, (double)(t1 - t0) * 1e-3);
 		return;
 	}
 	log_warn("model %s: the prefill helper failed; slot %d prefills its prompt itself", m->id,
@@ -328,6 +336,9 @@ static bool hand_over(struct engine_model *m, struct slot *s)
 	h->n_to = s->job->n_prompt - 1;
 	memcpy(h->tokens, s->job->tokens, (size_t)h->n_to * sizeof *h->tokens);
 	atomic_store(&h->abort, false);
+	h->t_start_us = brg_now_us();
+	log_debug("model %s: prefill helper: takes slot %d's prompt, tokens %d to %d", m->id,
+	          (int)seq, h->n_from, h->n_to);
 	s->is_offloaded = true;
 	set_threads(m, m->n_threads - 1);
 	pthread_mutex_lock(&h->mu);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const MODELS_DIR = process.env.BRIGADE_MODELS_DIR;
 const BIN = process.env.BRIGADE_BIN;
 
-// models: [{id, file, slots, context_length, roles, chat_template, pooling}]
+// models: [{id, file, slots, threads, context_length, roles, chat_template, pooling, prefill_helper}]
 export function writeConfig({ models = [], preload, server = {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'brigade-it-'));
   const lines = ['server:', `  host: 127.0.0.1`, `  port: 0`, `  models_dir: ${MODELS_DIR}`];
@@ -26,6 +26,7 @@ export function writeConfig({ models = [], preload, server = {} }) {
     lines.push(`    roles: [${(m.roles ?? ['primary']).join(', ')}]`);
     if (m.chat_template) lines.push(`    chat_template: ${m.chat_template}`);
     if (m.pooling) lines.push(`    pooling: ${m.pooling}`);
+    if (m.prefill_helper !== undefined) lines.push(`    prefill_helper: ${m.prefill_helper}`);
   }
   const path = join(dir, 'models.yaml');
   writeFileSync(path, lines.join('\n') + '\n');

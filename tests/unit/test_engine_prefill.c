@@ -354,13 +354,16 @@ static void test_prefill_interleaves_with_a_running_stream(void **state)
 
 /* Slot 0 streams; a ~370-token prompt arrives in slot 1 and goes to the
  * prefill helper: the stream goes on meanwhile, the prompt's cells come
- * back into slot 1, and both answers are the ones each gets alone. */
+ * back into slot 1, and its answer is the one it gets alone.  The stream's
+ * text is not compared: it decodes on one thread while the helper works,
+ * and llama.cpp rounds its sums differently with another thread count, so
+ * greedy text may part ways at a near-tie (seen after ~300 tokens). */
 static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 {
 	struct engine_model *m = load_prefill(2, 512, true);
 	char *prompt = long_prompt(200);
 	struct gen_params ga = greedy(300), gb = greedy(8);
-	struct tsink a, b, ref_a, ref_b;
+	struct tsink a, b, ref_b;
 	tsink_init(&a);
 	tsink_init(&b);
 	start_stream(m, &ga, &a);
@@ -378,13 +381,10 @@ static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 	assert_int_equal(a.res.n_completion, 300);
 	run_cold(prompt, 8, &ref_b);
 	assert_string_equal(b.text, ref_b.text);
-	run_cold(STORY_START, 300, &ref_a);
-	assert_string_equal(a.text, ref_a.text);
 	engine_free(m);
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
-	tsink_fini(&ref_a);
 	tsink_fini(&ref_b);
 }
 
