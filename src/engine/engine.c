@@ -367,6 +367,7 @@ static enum brg_err alloc_model(const struct engine_params *p, struct engine_mod
 	atomic_init(&m->n_steps, 0);
 	atomic_init(&m->n_mixed_steps, 0);
 	atomic_init(&m->n_helper_prompts, 0);
+	atomic_init(&m->n_helper_tokens, 0);
 	m->has_helper_param = engine_params_want_helper(p);
 	for (int i = 0; i < p->n_slots && m->slots; i++)
 		m->slots[i].wait_on = -1;
@@ -524,6 +525,7 @@ void engine_stats(const struct engine_model *m, struct engine_stats *out)
 	out->n_steps = atomic_load(&m->n_steps);
 	out->n_mixed_steps = atomic_load(&m->n_mixed_steps);
 	out->n_helper_prompts = atomic_load(&m->n_helper_prompts);
+	out->n_helper_tokens = atomic_load(&m->n_helper_tokens);
 }
 
 /*

@@ -110,7 +110,8 @@ struct engine_stats {
 	uint64_t n_kv_copies;      /* prefixes copied from one slot's cells to another's */
 	uint64_t n_steps;          /* llama_decode calls that generated or prefilled */
 	uint64_t n_mixed_steps;    /* ... that carried prompt tokens next to decoding slots */
-	uint64_t n_helper_prompts; /* prompts the prefill helper decoded (prefill.c) */
+	uint64_t n_helper_prompts; /* prompts handed to the prefill helper (prefill.c) */
+	uint64_t n_helper_tokens;  /* ... and the prompt tokens it decoded */
 };
 
 /*

@@ -130,6 +130,7 @@ struct engine_model {
 	atomic_uint_least64_t n_steps;
 	atomic_uint_least64_t n_mixed_steps;
 	atomic_uint_least64_t n_helper_prompts;
+	atomic_uint_least64_t n_helper_tokens;
 	atomic_int n_cells_live; /* KV cells of the sequences with a job, after the last step */
 
 	pthread_mutex_t mu;

@@ -27,6 +27,10 @@
  *      llama_state_seq_set_data, moves n_past and the token mirror, and
  *      goes back to n_threads.  The slot then decodes its last prompt token
  *      like any other.
+ * When the scheduler has nothing of its own left to decode (the streams
+ * ended), the helper yields at its next chunk boundary: what it has decoded
+ * comes back the same way, and the scheduler finishes the prompt on every
+ * thread (or hands it over again if streams come back).
  * A job that ends while offloaded (cancelled, engine stopping) is forgotten:
  * the helper's abort callback stops its decode, and its result is dropped
  * when it comes back.  A failed decode or restore sends the slot back to
@@ -78,6 +82,7 @@ struct engine_helper {
 	enum helper_state state; /* guarded by mu */
 	bool is_stopping;        /* guarded by mu */
 	atomic_bool abort;       /* the job was forgotten: stop decoding */
+	atomic_bool yield;       /* the scheduler idles: stop after this chunk */
 
 	/* The work: slot 'slot' of admission 'admitted'; decode
 	 * tokens[n_from, n_to) after the cells [0, n_from) held in 'state'.
@@ -130,7 +135,13 @@ static bool decode_prompt(struct engine_helper *h)
 		if (llama_decode(h->ctx, h->batch) != 0)
 			return false; /* 2: aborted; anything else, a failure */
 		pos += n;
+		if (pos < h->n_to && atomic_load(&h->yield)) {
+			h->n_to = pos; /* the scheduler takes the rest on every thread */
+			break;
+		}
 	}
+	if (h->n_to == h->n_from)
+		return true; /* nothing new: the slot's cells are still in place */
 	size_t need = llama_state_seq_get_size(h->ctx, 0);
 	if (!ensure_state(h, need))
 		return false;
@@ -193,6 +204,7 @@ enum brg_err engine_helper_start(struct engine_model *m, struct brg_error *err)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	atomic_init(&h->abort, false);
+	atomic_init(&h->yield, false);
 	h->n_batch = engine_helper_ubatch(m->n_batch);
 	struct llama_context_params cp = llama_context_default_params();
 	cp.n_ctx = (uint32_t)m->n_ctx_slot;
@@ -275,18 +287,21 @@ static void take_back(struct engine_model *m, struct slot *s)
 	struct engine_helper *h = m->helper;
 	llama_seq_id seq = (llama_seq_id)(s - m->slots);
 	s->is_offloaded = false;
+	if (h->is_ok && h->n_to == h->n_from)
+		return; /* it yielded before decoding anything; the cells never left */
 	long long t0 = brg_now_us();
 	if (h->is_ok && llama_state_seq_set_data(m->ctx, h->state_buf, h->state_len, seq) > 0) {
 		memcpy(s->cache + h->n_from, h->tokens + h->n_from,
 		       (size_t)(h->n_to - h->n_from) * sizeof *s->cache);
 		atomic_fetch_add(&m->n_prompt_decoded, (uint_least64_t)(h->n_to - h->n_from));
-		atomic_fetch_add(&m->n_helper_prompts, 1);
+		atomic_fetch_add(&m->n_helper_tokens, (uint_least64_t)(h->n_to - h->n_from));
 		s->n_past = h->n_to;
 		long long t1 = brg_now_us();
-		log_debug("model %s: prefill helper: slot %d back with %d tokens after %.1f s "
-		          "(%.1f MB restored in %.1f ms)",
-		          m->id, (int)seq, h->n_to, (double)(t1 - h->t_start_us) * 1e-6,
-		          (double)h->state_len * 1e-6, (double)(t1 - t0) * 1e-3);
+		log_debug(
+		    "model %s: prefill helper: slot %d back with %d of %d prompt tokens after "
+		    "%.1f s (%.1f MB restored in %.1f ms)",
+		    m->id, (int)seq, h->n_to, s->job->n_prompt, (double)(t1 - h->t_start_us) * 1e-6,
+		    (double)h->state_len * 1e-6, (double)(t1 - t0) * 1e-3);
 		return;
 	}
 	log_warn("model %s: the prefill helper failed; slot %d prefills its prompt itself", m->id,
@@ -336,7 +351,9 @@ static bool hand_over(struct engine_model *m, struct slot *s)
 	h->n_to = s->job->n_prompt - 1;
 	memcpy(h->tokens, s->job->tokens, (size_t)h->n_to * sizeof *h->tokens);
 	atomic_store(&h->abort, false);
+	atomic_store(&h->yield, false);
 	h->t_start_us = brg_now_us();
+	atomic_fetch_add(&m->n_helper_prompts, 1);
 	log_debug("model %s: prefill helper: takes slot %d's prompt, tokens %d to %d", m->id,
 	          (int)seq, h->n_from, h->n_to);
 	s->is_offloaded = true;
@@ -387,6 +404,11 @@ void engine_helper_wait(struct engine_model *m)
 	struct engine_helper *h = m->helper;
 	if (!h || state_of(h) != HELPER_BUSY)
 		return;
+	/* Nothing of our own to decode: the streams the helper made room for
+	 * are gone, so the prompt goes faster here on every thread.  The
+	 * helper stops at its next chunk boundary and hands over what it has;
+	 * engine_helper_step hands the prompt over again if streams come back. */
+	atomic_store(&h->yield, true);
 	/* Bounded, so that a cancelled job is noticed by sweep() soon. */
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);

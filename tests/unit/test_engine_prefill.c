@@ -388,6 +388,61 @@ static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 	tsink_fini(&ref_b);
 }
 
+/* 'text' is what a 1-slot model without the helper answers 'prompt'. */
+static void assert_cold_answer(const char *prompt, const struct gen_params *g, const char *text)
+{
+	struct engine_model *cold = load_prefill(1, 2048, false);
+	struct tsink ref;
+	tsink_init(&ref);
+	run(cold, prompt, g, &ref);
+	assert_string_equal(text, ref.text);
+	engine_free(cold);
+	tsink_fini(&ref);
+}
+
+/* Waits until the helper has taken 'n' prompts in all, at most WAIT_S s. */
+static void wait_handoffs(struct engine_model *m, uint64_t n)
+{
+	long long until = brg_now_us() + (long long)WAIT_S * 1000000;
+	while (stats_of(m).n_helper_prompts < n && brg_now_us() < until) {
+		struct timespec ms = {0, 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+	assert_true(stats_of(m).n_helper_prompts >= n);
+}
+
+/* The stream the helper made room for goes away while a ~1,700-token prompt
+ * is with it: the helper stops at a chunk boundary, and the scheduler
+ * finishes the prompt on both threads.  The answer is still the cold one. */
+static void test_helper_yields_when_the_streams_are_gone(void **state)
+{
+	struct engine_model *m = load_prefill(2, 2048, true);
+	char *prompt = long_prompt(900);
+	struct gen_params ga = greedy(1500), gb = greedy(8);
+	struct tsink a, b;
+	tsink_init(&a);
+	tsink_init(&b);
+	start_stream(m, &ga, &a);
+	struct engine_stats before = stats_of(m);
+	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
+	wait_handoffs(m, before.n_helper_prompts + 1);
+	atomic_store(&a.cancel, true);
+	assert_true(tsink_wait(&a, false));
+	assert_true(tsink_wait(&b, false));
+	struct engine_stats after = stats_of(m);
+	uint64_t by_helper = after.n_helper_tokens - before.n_helper_tokens;
+	assert_int_equal(b.res.n_completion, 8);
+	assert_int_equal(after.n_prompt_decoded - before.n_prompt_decoded, b.res.n_prompt);
+	if (by_helper >= (uint64_t)b.res.n_prompt - 1)
+		fail_msg("the helper decoded all %d prompt tokens: it did not yield",
+		         b.res.n_prompt);
+	engine_free(m);
+	assert_cold_answer(prompt, &gb, b.text);
+	free(prompt);
+	tsink_fini(&a);
+	tsink_fini(&b);
+}
+
 /* A prompt cancelled while it may be with the helper ends CANCELLED; the
  * helper then takes the next long prompt, whose answer is still right. */
 static void test_helper_survives_a_cancelled_prompt(void **state)
@@ -395,7 +450,7 @@ static void test_helper_survives_a_cancelled_prompt(void **state)
 	struct engine_model *m = load_prefill(3, 2048, true);
 	char *prompt = long_prompt(900);
 	struct gen_params ga = greedy(1500), gb = greedy(8);
-	struct tsink a, b, c, ref;
+	struct tsink a, b, c;
 	tsink_init(&a);
 	tsink_init(&b);
 	tsink_init(&c);
@@ -415,16 +470,11 @@ static void test_helper_survives_a_cancelled_prompt(void **state)
 	atomic_store(&a.cancel, true);
 	assert_true(tsink_wait(&a, false));
 	engine_free(m);
-	struct engine_model *cold = load_prefill(1, 2048, false);
-	tsink_init(&ref);
-	run(cold, prompt, &gb, &ref);
-	assert_string_equal(c.text, ref.text);
-	engine_free(cold);
+	assert_cold_answer(prompt, &gb, c.text);
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
 	tsink_fini(&c);
-	tsink_fini(&ref);
 }
 
 /* Nothing decodes beside it: a long prompt goes in as one batch. */
@@ -464,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(test_prefill_interleaves_with_a_running_stream),
 	    cmocka_unit_test(test_helper_prefills_a_long_prompt_beside_a_stream),
 	    cmocka_unit_test(test_helper_survives_a_cancelled_prompt),
+	    cmocka_unit_test(test_helper_yields_when_the_streams_are_gone),
 	    cmocka_unit_test(test_prompt_alone_takes_the_whole_batch),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
