@@ -287,8 +287,12 @@ static void take_back(struct engine_model *m, struct slot *s)
 	struct engine_helper *h = m->helper;
 	llama_seq_id seq = (llama_seq_id)(s - m->slots);
 	s->is_offloaded = false;
-	if (h->is_ok && h->n_to == h->n_from)
-		return; /* it yielded before decoding anything; the cells never left */
+	if (h->is_ok && h->n_to == h->n_from) {
+		/* It yielded before decoding anything; the cells never left. */
+		log_debug("model %s: prefill helper: slot %d back with nothing new", m->id,
+		          (int)seq);
+		return;
+	}
 	long long t0 = brg_now_us();
 	if (h->is_ok && llama_state_seq_set_data(m->ctx, h->state_buf, h->state_len, seq) > 0) {
 		memcpy(s->cache + h->n_from, h->tokens + h->n_from,
