@@ -163,6 +163,21 @@ static uint64_t pad_cells(uint64_t n)
 	return (n + CELL_PAD - 1) / CELL_PAD * CELL_PAD;
 }
 
+/* The KV term for 'cells' cells (see the top). */
+static uint64_t kv_bytes(const struct shape *s, uint64_t cells)
+{
+	return cells * s->kv_per_cell * KV_BYTES_PER_VALUE;
+}
+
+/* The compute term of one context: micro-batches of n_ubatch, n_seqs
+ * sequences of n_ctx_seq cells each (see the top). */
+static uint64_t compute_bytes(const struct shape *s, uint64_t n_ubatch, uint64_t n_ctx_seq,
+                              uint64_t n_seqs)
+{
+	return n_ubatch * (4 * s->n_vocab + 2 * n_ctx_seq + 8 * s->n_embd) +
+	       4 * s->n_vocab * n_seqs + COMPUTE_FIXED;
+}
+
 /* The estimate from the shape and the load parameters (see the top). */
 static void compute_parts(const struct shape *s, size_t weights, const struct engine_params *p,
                           struct engine_estimate *out)
@@ -177,18 +192,15 @@ static void compute_parts(const struct shape *s, size_t weights, const struct en
 	uint64_t n_ubatch = (uint64_t)engine_ubatch(engine_step_batch(p->n_batch, p->n_slots));
 	out->n_kv_cells = cells > INT32_MAX ? INT32_MAX : (int)cells;
 	out->weights_bytes = weights;
-	out->kv_bytes = (size_t)(cells * s->kv_per_cell * KV_BYTES_PER_VALUE);
-	out->compute_bytes = (size_t)(n_ubatch * (4 * s->n_vocab + 2 * n_ctx_seq + 8 * s->n_embd) +
-	                              4 * s->n_vocab * slots + COMPUTE_FIXED);
+	out->kv_bytes = (size_t)kv_bytes(s, cells);
+	out->compute_bytes = (size_t)compute_bytes(s, n_ubatch, n_ctx_seq, slots);
 	if (engine_params_want_helper(p) && s->kv_per_cell > 0) {
 		/* The prefill helper's context: one sequence of n_ctx_slot cells. */
 		uint64_t h_cells = pad_cells((uint64_t)out->n_ctx_slot);
 		uint64_t h_ubatch =
 		    (uint64_t)engine_helper_ubatch(engine_step_batch(p->n_batch, p->n_slots));
-		out->kv_bytes += (size_t)(h_cells * s->kv_per_cell * KV_BYTES_PER_VALUE);
-		out->compute_bytes +=
-		    (size_t)(h_ubatch * (4 * s->n_vocab + 2 * h_cells + 8 * s->n_embd) +
-		             4 * s->n_vocab + COMPUTE_FIXED);
+		out->kv_bytes += (size_t)kv_bytes(s, h_cells);
+		out->compute_bytes += (size_t)compute_bytes(s, h_ubatch, h_cells, 1);
 	}
 	out->total_bytes = out->weights_bytes + out->kv_bytes + out->compute_bytes;
 }

@@ -46,10 +46,10 @@
  *   - Every step makes progress: each active slot that is neither parked
  *     nor offloaded puts at least one token into the batch (n_batch >=
  *     n_slots); when all that is left is the helper's, the loop sleeps on
- *     the condvar (20 ms at most, so cancels are seen) until it is done; a parked
- *     slot waits on an older slot that is decoding its prompt, and is
- *     unparked in the same turn that slot finishes or gets there; a
- *     failing decode fails one job.  So the loop can neither stall nor
+ *     the condvar (20 ms at most, so cancels are seen) until it is done;
+ *     a parked slot waits on an older slot that is decoding its prompt,
+ *     and is unparked in the same turn that slot finishes or gets there;
+ *     a failing decode fails one job.  So the loop can neither stall nor
  *     spin.
  */
 #include <math.h>

@@ -8,9 +8,10 @@
  * answer straight into the transfer's body callback (h1.c frames it).
  * libcurl still carries https, the provider's I/O thread and health
  * checks — and everything when a proxy is configured (http_proxy,
- * all_proxy), so proxies and no_proxy work exactly as before.  Why: libcurl's per-transfer work
- * (set-up, its liveness poll before reusing a connection, a poll after sending, the allocations)
- * was a third of a proxied request's CPU (docs/internals/http.md).
+ * all_proxy), so proxies and no_proxy work exactly as before.  Why:
+ * libcurl's per-transfer work (set-up, its liveness poll before reusing a
+ * connection, a poll after sending, the allocations) was a third of a
+ * proxied request's CPU (docs/internals/http.md).
  *
  * Idle connections are the provider's, shared by every thread under a
  * mutex, so even a client's first request on a new connection finds a warm

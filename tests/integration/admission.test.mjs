@@ -24,27 +24,24 @@ async function admission(srv) {
   return (await r.json()).admission;
 }
 
-// Polls until pred(admission) holds; every wait here is bounded.
-async function until(srv, pred, what, ms = 10000) {
+// Reads a value until pred(value) holds, and returns it; every wait here is
+// bounded (ms), and a timeout shows the last value read.
+async function poll(read, pred, what, ms = 10000) {
   const t0 = Date.now();
   for (;;) {
-    const a = await admission(srv);
-    if (pred(a)) return a;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(a)}`);
+    const v = await read();
+    if (pred(v)) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${typeof v === 'string' ? `\n${v}` : JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
 
+// Polls until pred(admission) holds.
+const until = (srv, pred, what, ms) => poll(() => admission(srv), pred, what, ms);
+
 // The server's stderr once every id in 'ids' has its request log line.
-async function untilLogged(srv, ids, ms = 10000) {
-  const t0 = Date.now();
-  for (;;) {
-    const log = srv.stderr();
-    if (ids.every((id) => log.includes(`"request_id":"${id}"`))) return log;
-    if (Date.now() - t0 > ms) throw new Error(`request log lines missing:\n${log}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const untilLogged = (srv, ids) => poll(() => srv.stderr(),
+  (log) => ids.every((id) => log.includes(`"request_id":"${id}"`)), 'the request log lines');
 
 const long = (srv, extra = {}, opts = {}) => srv.client.chat.completions.create(
   { model: 'stories', messages: msgs, max_tokens: LONG, temperature: 0, ...extra }, opts);

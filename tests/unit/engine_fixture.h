@@ -237,15 +237,20 @@ static inline void run_choices(struct engine_model *m, const char *prompt,
 }
 
 /* The text 'prompt' gives at temperature 0 on a model that reuses nothing. */
-static inline void run_cold(const char *prompt, int n_max, struct tsink *t)
+static inline void run_cold_ctx(const char *prompt, int n_max, int n_ctx, struct tsink *t)
 {
-	struct engine_model *ref = load_reuse(1, 512, false);
+	struct engine_model *ref = load_stories(1, 512, n_ctx, false, true);
 	struct gen_params g = greedy(n_max);
 	tsink_init(t);
 	run(ref, prompt, &g, t);
 	assert_int_equal(t->res.n_cached, 0);
 	assert_int_equal(stats_of(ref).n_prompt_reused, 0);
 	engine_free(ref);
+}
+
+static inline void run_cold(const char *prompt, int n_max, struct tsink *t)
+{
+	run_cold_ctx(prompt, n_max, 512, t);
 }
 
 /* Once per test program: the backends, then llama.cpp.  0 or -1. */

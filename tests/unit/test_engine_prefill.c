@@ -352,6 +352,16 @@ static void test_prefill_interleaves_with_a_running_stream(void **state)
 	tsink_fini(&ref);
 }
 
+/* 'text' is the 8 tokens a cold 1-slot model of n_ctx tokens answers
+ * 'prompt' with. */
+static void assert_cold_answer(const char *prompt, int n_ctx, const char *text)
+{
+	struct tsink ref;
+	run_cold_ctx(prompt, 8, n_ctx, &ref);
+	assert_string_equal(text, ref.text);
+	tsink_fini(&ref);
+}
+
 /* Slot 0 streams; a ~370-token prompt arrives in slot 1 and goes to the
  * prefill helper: the stream goes on meanwhile, the prompt's cells come
  * back into slot 1, and its answer is the one it gets alone.  The stream's
@@ -363,7 +373,7 @@ static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 	struct engine_model *m = load_prefill(2, 512, true);
 	char *prompt = long_prompt(200);
 	struct gen_params ga = greedy(300), gb = greedy(8);
-	struct tsink a, b, ref_b;
+	struct tsink a, b;
 	tsink_init(&a);
 	tsink_init(&b);
 	start_stream(m, &ga, &a);
@@ -379,25 +389,11 @@ static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 	assert_true(after.n_mixed_steps - before.n_mixed_steps <= 1);
 	assert_int_equal(after.n_prompt_decoded - before.n_prompt_decoded, b.res.n_prompt);
 	assert_int_equal(a.res.n_completion, 300);
-	run_cold(prompt, 8, &ref_b);
-	assert_string_equal(b.text, ref_b.text);
+	assert_cold_answer(prompt, 512, b.text);
 	engine_free(m);
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
-	tsink_fini(&ref_b);
-}
-
-/* 'text' is what a 1-slot model without the helper answers 'prompt'. */
-static void assert_cold_answer(const char *prompt, const struct gen_params *g, const char *text)
-{
-	struct engine_model *cold = load_prefill(1, 2048, false);
-	struct tsink ref;
-	tsink_init(&ref);
-	run(cold, prompt, g, &ref);
-	assert_string_equal(text, ref.text);
-	engine_free(cold);
-	tsink_fini(&ref);
 }
 
 /* Waits until the helper has taken 'n' prompts in all, at most WAIT_S s. */
@@ -437,7 +433,7 @@ static void test_helper_yields_when_the_streams_are_gone(void **state)
 		fail_msg("the helper decoded all %d prompt tokens: it did not yield",
 		         b.res.n_prompt);
 	engine_free(m);
-	assert_cold_answer(prompt, &gb, b.text);
+	assert_cold_answer(prompt, 2048, b.text);
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
@@ -470,7 +466,7 @@ static void test_helper_survives_a_cancelled_prompt(void **state)
 	atomic_store(&a.cancel, true);
 	assert_true(tsink_wait(&a, false));
 	engine_free(m);
-	assert_cold_answer(prompt, &gb, c.text);
+	assert_cold_answer(prompt, 2048, c.text);
 	free(prompt);
 	tsink_fini(&a);
 	tsink_fini(&b);
