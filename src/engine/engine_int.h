@@ -92,12 +92,14 @@ struct slot {
 };
 
 /* The cost model behind chunked prefill (pace.c): seconds a decode-only
- * step takes, and what each prompt token adds to a step.  Scheduler
- * thread only. */
+ * step of n slots takes (t_decode[min(n, PACE_WIDTHS - 1)]), and what each
+ * prompt token adds to a step.  Scheduler thread only. */
+#define PACE_WIDTHS 65
 struct engine_pace {
-	double t_decode;
+	double t_decode[PACE_WIDTHS];
+	bool has_decode[PACE_WIDTHS];
 	double t_token;
-	bool has_decode, has_token;
+	bool has_token;
 	int n_last_mixed; /* prompt tokens in the latest timed mixed step */
 };
 
@@ -291,10 +293,11 @@ void *engine_sched_main(void *arg);
  * pace.c, scheduler thread.  engine_pace_observe: a step with n_decode
  * decoding slots and n_prompt prompt tokens took 'seconds'.
  * engine_pace_budget: the prompt tokens the next step may carry when
- * n_decode slots decode in it and 'room' batch places are left.
+ * n_decode slots decode in it, n_loading slots have prompt tokens for it
+ * and 'room' batch places are left.
  */
 void engine_pace_observe(struct engine_pace *p, int n_decode, int n_prompt, double seconds);
-int engine_pace_budget(const struct engine_pace *p, int n_decode, int room);
+int engine_pace_budget(const struct engine_pace *p, int n_decode, int n_loading, int room);
 
 /*
  * prefill.c.  engine_helper_wanted: whether engine_load gives model 'm'

@@ -285,14 +285,19 @@ static void batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama
 	b->logits[i] = has_logits;
 }
 
+/* Whether slot s has prompt tokens this step could carry. */
+static bool is_loading(const struct slot *s)
+{
+	return s->job && s->wait_on < 0 && !s->is_offloaded && s->n_past < s->job->n_prompt;
+}
+
 /* The prefilling slot admitted first that has no chunk in this batch yet. */
 static struct slot *next_prefill(struct engine_model *m)
 {
 	struct slot *best = NULL;
 	for (int i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		if (s->job && s->wait_on < 0 && !s->is_offloaded && s->n_step == 0 &&
-		    s->n_past < s->job->n_prompt && (!best || s->admitted < best->admitted))
+		if (is_loading(s) && s->n_step == 0 && (!best || s->admitted < best->admitted))
 			best = s;
 	}
 	return best;
@@ -319,7 +324,10 @@ static int build_batch(struct engine_model *m, int *n_decode, int *n_prompt)
 		batch_add(b, s->last, s->n_past, i, true);
 	}
 	*n_decode = b->n_tokens;
-	int budget = engine_pace_budget(&m->pace, *n_decode, m->n_batch - *n_decode);
+	int n_loading = 0;
+	for (int i = 0; i < m->n_slots; i++)
+		n_loading += is_loading(&m->slots[i]);
+	int budget = engine_pace_budget(&m->pace, *n_decode, n_loading, m->n_batch - *n_decode);
 	struct slot *s;
 	while (b->n_tokens - *n_decode < budget && (s = next_prefill(m))) {
 		const struct job *j = s->job;
