@@ -344,6 +344,10 @@ static enum brg_err alloc_caches(struct engine_model *m, const struct engine_par
 	}
 	m->can_reuse = p->can_reuse_prefix && !llama_model_is_recurrent(m->model) &&
 	               !llama_model_is_hybrid(m->model);
+	m->dist_scratch =
+	    malloc(engine_dist_scratch_floats(llama_vocab_n_tokens(m->vocab)) * sizeof(float));
+	if (!m->dist_scratch)
+		return brg_fail(err, BRG_E_NOMEM, "out of memory");
 	return BRG_OK;
 }
 
@@ -394,6 +398,7 @@ static void release(struct engine_model *m)
 	pthread_mutex_destroy(&m->mu);
 	free(m->piece);
 	free(m->text);
+	free(m->dist_scratch);
 	for (int i = 0; m->slots && i < m->n_slots; i++)
 		free(m->slots[i].cache);
 	free(m->slots);
@@ -608,6 +613,8 @@ static enum brg_err job_fill(struct engine_model *m, struct job *j, const struct
 	}
 	j->chain = engine_sampler_new(&j->params, llama_vocab_n_tokens(m->vocab));
 	j->is_greedy = engine_sampler_is_greedy(&j->params);
+	j->is_plain = engine_sampler_is_plain(&j->params, llama_vocab_n_tokens(m->vocab));
+	j->rng = engine_rng_seed(j->params.has_seed, j->params.seed);
 	j->ts = textstream_new(j->params.stops, j->params.n_stops);
 	if (!j->chain || !j->ts)
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");

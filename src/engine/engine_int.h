@@ -8,6 +8,7 @@
  *   engine.c    init, llama.cpp log routing, load/free, submit, facts
  *   template.c  choosing and rendering the chat template
  *   sample.c    one llama_sampler chain per job from its gen_params
+ *   dist.c      sampling softmax(logits / T) without the chain, vectorised
  *   sched.c     the scheduler thread: slots, batching, decode, sampling
  *   prefix.c    prefix KV reuse and shared prefill: where a job lands, what
  *               of its prompt it need not decode
@@ -53,6 +54,8 @@ struct job {
 	char *stop_copies[GEN_MAX_STOPS];
 	struct llama_sampler *chain; /* built on the submitting thread */
 	bool is_greedy;              /* the chain is greedy alone: engine_argmax does its work */
+	bool is_plain;               /* temperature (and min_p) alone: dist.c does its work */
+	uint64_t rng;                /* dist.c's random state */
 	struct textstream *ts;
 	const atomic_bool *cancel; /* borrowed; may be NULL */
 	struct sink sink;
@@ -170,6 +173,7 @@ struct engine_model {
 	size_t piece_cap;
 	char *text; /* textstream output */
 	size_t text_cap;
+	float *dist_scratch; /* engine_dist_scratch_floats(n_vocab) for dist.c */
 };
 
 /* n_ctx == 0 takes the trained length, but no more than this per slot:
@@ -255,6 +259,24 @@ enum brg_err engine_template_pick(struct engine_model *m, const char *name, stru
 struct llama_sampler *engine_sampler_new(const struct gen_params *p, int n_vocab);
 /* Whether the chain for 'p' is greedy alone (no penalties to remember). */
 bool engine_sampler_is_greedy(const struct gen_params *p);
+/* Whether it is temperature (after an optional min_p) and a draw alone:
+ * engine_dist_sample draws the same distribution without the chain. */
+bool engine_sampler_is_plain(const struct gen_params *p, int n_vocab);
+
+/*
+ * dist.c, scheduler thread.  engine_dist_sample: draws a token from
+ * softmax(logits / temperature) over n tokens, those with
+ * logit - max < ln(min_p) left out (min_p 0: none), advancing *rng;
+ * 'scratch' holds engine_dist_scratch_floats(n) floats (after a draw its
+ * first n are the unnormalised weights exp((l - max) / T)).  -1 when the
+ * logits give no distribution (NaN, infinite): use the chain then.
+ * engine_rng_seed: a state for a request's seed, or a fresh one.
+ */
+int engine_dist_sample(const float *logits, int n, float temperature, float min_p, uint64_t *rng,
+                       float *scratch);
+size_t engine_dist_scratch_floats(int n_vocab);
+uint64_t engine_rng_seed(bool has_seed, uint32_t seed);
+uint64_t engine_rng_next(uint64_t *state);
 /* The first index of the largest of logits[0, n), as llama.cpp's greedy
  * sampler picks it (a NaN is never picked over a number before it). */
 int engine_argmax(const float *logits, int n);

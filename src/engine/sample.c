@@ -8,7 +8,9 @@
  *   otherwise:         [penalties] [top_k] [top_p] [min_p] temp dist(seed)
  * Penalties come first so that they act on the whole distribution before
  * any truncation.  Greedy is a pure argmax, so temperature 0 is fully
- * deterministic whatever else the scheduler is doing.
+ * deterministic whatever else the scheduler is doing.  The scheduler skips
+ * the chain for greedy (engine_argmax) and for temperature with at most
+ * min_p (dist.c); the chain stays built as their fallback.
  */
 #include "engine/engine_int.h"
 
@@ -27,6 +29,13 @@ bool engine_sampler_is_greedy(const struct gen_params *p)
 {
 	return p->temperature <= 0.0f && p->frequency_penalty == 0.0f &&
 	       p->presence_penalty == 0.0f;
+}
+
+bool engine_sampler_is_plain(const struct gen_params *p, int n_vocab)
+{
+	return p->temperature > 0.0f && p->frequency_penalty == 0.0f &&
+	       p->presence_penalty == 0.0f && (p->top_k <= 0 || p->top_k >= n_vocab) &&
+	       p->top_p >= 1.0f;
 }
 
 /*

@@ -19,11 +19,11 @@
  *      pace.c's time budget allows, so streams keep their pace while a
  *      long prompt loads (chunked prefill); logits only where a token will
  *      be sampled.  The decode is timed for pace.c.
- *   4. llama_decode, then sample each slot that has logits (adding the
- *      token's log-probability to the slot's sum when its job asked for
- *      it), push the piece through the slot's textstream to its sink, and
- *      finish the slot on end-of-generation, a stop string, max tokens or a
- *      full context.
+ *   4. llama_decode, then sample each slot that has logits (greedy by
+ *      engine_argmax, plain temperature by dist.c, anything else by the
+ *      job's llama.cpp chain; adding the token's log-probability to the
+ *      slot's sum when its job asked for it), push the piece through the slot's textstream to its
+ * sink, and finish the slot on end-of-generation, a stop string, max tokens or a full context.
  *   5. Unpark the slots whose leader now holds their shared prefix
  *      (prefix.c copies those cells over).
  *   6. When an embeddings job waits, one decode of it on the embeddings
@@ -303,6 +303,24 @@ static struct slot *next_prefill(struct engine_model *m)
 	return best;
 }
 
+/* The token slot s draws from its logits this step. */
+static llama_token sample(struct engine_model *m, struct slot *s)
+{
+	struct job *j = s->job;
+	int n_vocab = llama_vocab_n_tokens(m->vocab);
+	if (j->is_greedy || j->is_plain) {
+		const float *logits = llama_get_logits_ith(m->ctx, s->i_logits);
+		if (logits && j->is_greedy)
+			return engine_argmax(logits, n_vocab);
+		int t = logits ? engine_dist_sample(logits, n_vocab, j->params.temperature,
+		                                    j->params.min_p, &j->rng, m->dist_scratch)
+		               : -1;
+		if (t >= 0)
+			return t;
+	}
+	return llama_sampler_sample(j->chain, m->ctx, s->i_logits);
+}
+
 /*
  * Fills m->batch for this step: every decoding slot's token, then prompt
  * chunks up to the pace.c budget (the whole batch when no slot decodes).
@@ -407,11 +425,7 @@ static bool step(struct engine_model *m)
 		struct slot *s = &m->slots[i];
 		if (!s->job || s->n_step == 0 || s->i_logits < 0)
 			continue; /* idle, or a prompt chunk that is not the last */
-		const float *logits =
-		    s->job->is_greedy ? llama_get_logits_ith(m->ctx, s->i_logits) : NULL;
-		llama_token t = logits ? engine_argmax(logits, llama_vocab_n_tokens(m->vocab))
-		                       : llama_sampler_sample(s->job->chain, m->ctx, s->i_logits);
-		take_token(m, s, t);
+		take_token(m, s, sample(m, s));
 	}
 	return true;
 }
