@@ -22,6 +22,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,9 @@ struct model_slot {
 	atomic_int waiting; /* requests waiting for admission */
 	atomic_int n_busy, n_slots;
 	atomic_int kv_ppm; /* kv_cache_usage_perc in millionths */
+	/* From obs_engine_counts: queries are prompt tokens decoded plus reused,
+	 * hits the reused ones. */
+	_Atomic uint64_t prefix_queries, prefix_hits, kv_copies, helper_prompts, helper_tokens;
 	atomic_bool is_loaded, has_loaded;
 	_Atomic uint64_t load_us;
 };
@@ -174,6 +178,20 @@ void obs_model_slots(const char *id, int n_busy, int n_slots, double kv_usage)
 	int ppm = kv_usage > 0 ? (int)(kv_usage * 1e6 + 0.5) : 0;
 	atomic_store_explicit(&models[i].kv_ppm, ppm > 1000000 ? 1000000 : ppm,
 	                      memory_order_relaxed);
+}
+
+void obs_model_engine(const char *id, const struct obs_engine_counts *c)
+{
+	int i = obs_model_id(id);
+	if (i == OBS_MODEL_OTHER)
+		return;
+	struct model_slot *m = &models[i];
+	atomic_store_explicit(&m->prefix_queries, c->prompt_decoded + c->prompt_reused,
+	                      memory_order_relaxed);
+	atomic_store_explicit(&m->prefix_hits, c->prompt_reused, memory_order_relaxed);
+	atomic_store_explicit(&m->kv_copies, c->kv_copies, memory_order_relaxed);
+	atomic_store_explicit(&m->helper_prompts, c->helper_prompts, memory_order_relaxed);
+	atomic_store_explicit(&m->helper_tokens, c->helper_tokens, memory_order_relaxed);
 }
 
 void obs_running_add(int model, int delta)
@@ -512,6 +530,51 @@ static enum brg_err render_local(struct buf *b, int n)
 	return rc;
 }
 
+/* One counter family over the local models: the field at 'offset' of
+ * each model_slot. */
+static enum brg_err engine_family(struct buf *b, int n, const char *name, const char *help,
+                                  size_t offset)
+{
+	enum brg_err rc = family(b, name, "counter", help);
+	for (int i = 0; i < n && !rc; i++) {
+		const struct model_slot *m = &models[i];
+		const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)m + offset);
+		struct label l[] = {{"model", m->name}};
+		if (atomic_load(&m->is_local))
+			rc = sample_u64(b, name, l, 1,
+			                atomic_load_explicit(v, memory_order_relaxed));
+	}
+	return rc;
+}
+
+/* The engines' counters: prefix caching (vLLM's names) and the helper. */
+static enum brg_err render_engine(struct buf *b, int n)
+{
+	struct {
+		const char *name, *help;
+		size_t offset;
+	} fs[] = {
+	    {"prefix_cache_queries_total",
+	     "Prompt tokens a local model looked up in its KV cache: decoded plus reused.",
+	     offsetof(struct model_slot, prefix_queries)},
+	    {"prefix_cache_hits_total",
+	     "Prompt tokens a local model took from cached KV cells instead of decoding them.",
+	     offsetof(struct model_slot, prefix_hits)},
+	    {"prefix_cache_copies_total",
+	     "Cached prompt prefixes copied from one slot's KV cells to another's.",
+	     offsetof(struct model_slot, kv_copies)},
+	    {"prefill_helper_prompts_total",
+	     "Prompts a local model's prefill helper decoded while other slots streamed.",
+	     offsetof(struct model_slot, helper_prompts)},
+	    {"prefill_helper_tokens_total", "Prompt tokens the prefill helper decoded.",
+	     offsetof(struct model_slot, helper_tokens)},
+	};
+	enum brg_err rc = BRG_OK;
+	for (size_t k = 0; k < sizeof fs / sizeof fs[0] && !rc; k++)
+		rc = engine_family(b, n, fs[k].name, fs[k].help, fs[k].offset);
+	return rc;
+}
+
 static enum brg_err render_providers(struct buf *b)
 {
 	int n = atomic_load_explicit(&n_providers, memory_order_acquire);
@@ -565,6 +628,8 @@ enum brg_err obs_render(struct buf *out)
 		rc = render_per_model(out, n);
 	if (!rc)
 		rc = render_local(out, n);
+	if (!rc)
+		rc = render_engine(out, n);
 	if (!rc)
 		rc = render_providers(out);
 	return rc ? rc : render_traces(out);

@@ -76,6 +76,14 @@ void obs_model_unloaded(const char *id);
  * sequence (both 0 when it is not loaded), which fill the share
  * kv_usage (0-1) of its KV cells.  Set at scrape time. */
 void obs_model_slots(const char *id, int n_busy, int n_slots, double kv_usage);
+/* A local model's engine counters since the server started (every load
+ * added up): prompt tokens decoded and reused from cached KV cells,
+ * prefixes copied between slots, prompts and tokens the prefill helper
+ * took.  Set at scrape time. */
+struct obs_engine_counts {
+	uint64_t prompt_decoded, prompt_reused, kv_copies, helper_prompts, helper_tokens;
+};
+void obs_model_engine(const char *id, const struct obs_engine_counts *c);
 /* Sequences started on a provider for 'model' (a label index), and
  * their end (negative delta): brigade_num_requests_running. */
 void obs_running_add(int model, int delta);

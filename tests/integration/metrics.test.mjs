@@ -53,13 +53,14 @@ const waitLines = (server, n) => until(() => requestLines(server.stderr()), (l) 
 test('counts, tokens, TTFT, promtool and one log line per request', async () => {
   const messages = [{ role: 'user', content: SECRET }];
   const ids = [];
-  let prompt = 0, completion = 0;
+  let prompt = 0, completion = 0, chatPrompt = 0;
   for (let i = 0; i < 3; i++) {
     const r = await srv.client.chat.completions.create({ model: 'stories', messages, max_tokens: 6 + i },
       i === 0 ? { headers: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } } : undefined);
     ids.push(r.id);
     prompt += r.usage.prompt_tokens;
     completion += r.usage.completion_tokens;
+    chatPrompt = r.usage.prompt_tokens;
   }
   for (let i = 0; i < 2; i++) {
     const stream = await srv.client.chat.completions.create({
@@ -73,6 +74,7 @@ test('counts, tokens, TTFT, promtool and one log line per request', async () => 
   prompt += legacy.usage.prompt_tokens;
   completion += legacy.usage.completion_tokens;
   ids.push(legacy.id);
+  const generated = prompt; // prompt tokens of the generations, not the embedding
   const emb = await srv.client.embeddings.create({ model: 'stories', input: SECRET });
   prompt += emb.usage.prompt_tokens;
   await assert.rejects(srv.client.chat.completions.create({ model: 'no-such-model', messages }),
@@ -102,6 +104,15 @@ test('counts, tokens, TTFT, promtool and one log line per request', async () => 
   assert.equal(m.get('brigade_num_requests_waiting{model="stories"}'), 0);
   assert.equal(m.get('brigade_kv_cache_usage_perc{model="stories"}'), 0);
   assert.equal(m.get('brigade_provider_up{provider="local"}'), 1);
+  // Every generation's prompt tokens were looked up in the KV cache once;
+  // the four after the first chat repeat its prompt, so each reuses all of
+  // it but the last token (always decoded, for the first sample's logits).
+  assert.equal(m.get('brigade_prefix_cache_queries_total{model="stories"}'), generated);
+  assert.ok(m.get('brigade_prefix_cache_hits_total{model="stories"}') >= 4 * (chatPrompt - 1),
+    `hits ${m.get('brigade_prefix_cache_hits_total{model="stories"}')}, prompt ${chatPrompt}`);
+  for (const name of ['prefix_cache_copies_total', 'prefill_helper_prompts_total', 'prefill_helper_tokens_total']) {
+    assert.ok(m.get(`brigade_${name}{model="stories"}`) >= 0, name);
+  }
 
   const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   if (lint.error?.code === 'ENOENT') {
@@ -134,6 +145,28 @@ test('counts, tokens, TTFT, promtool and one log line per request', async () => 
   assert.equal(missing.ttft_ms, null);
   assert.equal(lines.filter((l) => l.path === '/v1/embeddings').length, 1);
   assert.ok(!srv.stderr().includes('Zebra-quartz'), 'the prompt never reaches the log');
+});
+
+test('the engine counters go on across an unload and a reload', async () => {
+  const counts = async () => {
+    const m = parse(await (await fetch(`${srv.baseURL}/metrics`)).text());
+    return { q: m.get('brigade_prefix_cache_queries_total{model="stories"}'),
+      h: m.get('brigade_prefix_cache_hits_total{model="stories"}') };
+  };
+  const ask = () => srv.client.chat.completions.create({ model: 'stories', max_tokens: 4,
+    messages: [{ role: 'user', content: 'Counters across a reload.' }] });
+  const a = await ask();
+  const before = await counts();
+  assert.equal((await raw(srv, 'POST', '/v1/models/stories/unload')).status, 200);
+  assert.deepEqual(await counts(), before, 'an unloaded model keeps its counts');
+  assert.equal((await raw(srv, 'POST', '/v1/models/stories/load')).status, 200);
+  const b = await ask();
+  const after = await counts();
+  // The new engine starts from nothing: the same prompt is decoded again,
+  // and its tokens add to the old counts instead of replacing them.
+  assert.equal(after.q, before.q + b.usage.prompt_tokens);
+  assert.equal(after.h, before.h);
+  assert.equal(a.usage.prompt_tokens, b.usage.prompt_tokens);
 });
 
 test('remote providers: fallbacks, in-flight sequences, health', async (t) => {

@@ -268,7 +268,18 @@ static void test_local_model_and_provider_gauges(void **state)
 	assert_int_equal(obs_provider_declare("a", true), a);
 	obs_fallback(a, b);
 	obs_fallback(a, b);
+	obs_model_engine("m", &(struct obs_engine_counts){.prompt_decoded = 10,
+	                                                  .prompt_reused = 30,
+	                                                  .kv_copies = 2,
+	                                                  .helper_prompts = 1,
+	                                                  .helper_tokens = 200});
 	char *t = render();
+	assert_true(value_of(t, "brigade_prefix_cache_queries_total{model=\"m\"}") == 40);
+	assert_true(value_of(t, "brigade_prefix_cache_hits_total{model=\"m\"}") == 30);
+	assert_true(value_of(t, "brigade_prefix_cache_copies_total{model=\"m\"}") == 2);
+	assert_true(value_of(t, "brigade_prefill_helper_prompts_total{model=\"m\"}") == 1);
+	assert_true(value_of(t, "brigade_prefill_helper_tokens_total{model=\"m\"}") == 200);
+	assert_true(value_of(t, "brigade_prefix_cache_hits_total{model=\"remote:x\"}") == -1);
 	assert_true(value_of(t, "brigade_num_requests_running{model=\"m\"}") == 1);
 	assert_true(value_of(t, "brigade_num_requests_waiting{model=\"m\"}") == 2);
 	assert_true(value_of(t, "brigade_num_requests_running{model=\"remote:x\"}") == 2);
