@@ -39,14 +39,7 @@ static void slots_of(void *ud, const struct model_info *m)
 	bool is_loaded = strcmp(m->status, "loaded") == 0;
 	obs_model_slots(m->id, is_loaded ? m->n_busy_slots : 0, m->n_slots,
 	                is_loaded ? m->kv_usage : 0);
-	struct obs_engine_counts c = {
-	    .prompt_decoded = m->n_prompt_decoded,
-	    .prompt_reused = m->n_prompt_reused,
-	    .kv_copies = m->n_kv_copies,
-	    .helper_prompts = m->n_helper_prompts,
-	    .helper_tokens = m->n_helper_tokens,
-	};
-	obs_model_engine(m->id, &c);
+	obs_model_engine(m->id, &m->engine);
 }
 
 void api_metrics(void *ud, struct http_exchange *x)

@@ -178,17 +178,17 @@ uint64_t engine_rng_seed(bool has_seed, uint32_t seed)
 {
 	if (has_seed)
 		return 0x5eed000000000000u ^ seed;
-	/* A process-wide sequence started from the kernel's randomness once:
-	 * unseeded requests differ from each other and from run to run. */
+	/* A process-wide sequence started from the kernel's randomness once,
+	 * 0 meaning not yet (should it ever step onto 0, a chance of 2^-64 a
+	 * request, the next call just starts it afresh): unseeded requests
+	 * differ from each other and from run to run. */
 	static atomic_uint_least64_t next;
-	static atomic_bool is_started;
-	if (!atomic_load(&is_started)) {
+	if (atomic_load(&next) == 0) {
 		uint64_t s = 0;
 		if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
 			s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 		uint_least64_t zero = 0;
 		atomic_compare_exchange_strong(&next, &zero, s | 1);
-		atomic_store(&is_started, true);
 	}
 	uint64_t s = atomic_fetch_add(&next, 0x9e3779b97f4a7c15u);
 	return engine_rng_next(&s);

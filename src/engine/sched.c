@@ -22,8 +22,9 @@
  *   4. llama_decode, then sample each slot that has logits (greedy by
  *      engine_argmax, plain temperature by dist.c, anything else by the
  *      job's llama.cpp chain; adding the token's log-probability to the
- *      slot's sum when its job asked for it), push the piece through the slot's textstream to its
- * sink, and finish the slot on end-of-generation, a stop string, max tokens or a full context.
+ *      slot's sum when its job asked for it), push the piece through the
+ *      slot's textstream to its sink, and finish the slot on
+ *      end-of-generation, a stop string, max tokens or a full context.
  *   5. Unpark the slots whose leader now holds their shared prefix
  *      (prefix.c copies those cells over).
  *   6. When an embeddings job waits, one decode of it on the embeddings

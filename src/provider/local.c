@@ -341,22 +341,20 @@ static long long file_mtime(const char *path)
 }
 
 /* Adds engine 'e''s counters (none when NULL) to *to. */
-static void add_stats(struct engine_stats *to, const struct engine_model *e)
+static void add_stats(struct obs_engine_counts *to, const struct engine_model *e)
 {
 	struct engine_stats s = {0};
 	if (e)
 		engine_stats(e, &s);
-	to->n_prompt_decoded += s.n_prompt_decoded;
-	to->n_prompt_reused += s.n_prompt_reused;
-	to->n_kv_copies += s.n_kv_copies;
-	to->n_helper_prompts += s.n_helper_prompts;
-	to->n_helper_tokens += s.n_helper_tokens;
+	to->prompt_decoded += s.n_prompt_decoded;
+	to->prompt_reused += s.n_prompt_reused;
+	to->kv_copies += s.n_kv_copies;
+	to->helper_prompts += s.n_helper_prompts;
+	to->helper_tokens += s.n_helper_tokens;
 }
 
 static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 {
-	struct engine_stats st = m->before;
-	add_stats(&st, m->eng);
 	struct model_info mi = {
 	    .id = m->cfg->id,
 	    .status = state_names[m->state],
@@ -370,12 +368,9 @@ static void info_of(struct local_model *m, model_info_fn fn, void *ud)
 	    .n_slots = m->cfg->slots,
 	    .n_busy_slots = m->eng ? engine_n_busy_slots(m->eng) : 0,
 	    .kv_usage = m->eng ? engine_kv_usage(m->eng) : 0,
-	    .n_prompt_decoded = st.n_prompt_decoded,
-	    .n_prompt_reused = st.n_prompt_reused,
-	    .n_kv_copies = st.n_kv_copies,
-	    .n_helper_prompts = st.n_helper_prompts,
-	    .n_helper_tokens = st.n_helper_tokens,
+	    .engine = m->before,
 	};
+	add_stats(&mi.engine, m->eng);
 	fn(ud, &mi);
 }
 

@@ -35,9 +35,9 @@ struct local_model {
 	 * counts it. */
 	bool was_auto_unloaded;
 	long long last_used_ms; /* brg_now_ms() at load, acquire and release */
-	/* engine_stats of its earlier loads, added up when each was freed:
-	 * /metrics counts across reloads. */
-	struct engine_stats before;
+	/* The engine counters of its earlier loads, added up when each was
+	 * freed: /metrics counts across reloads. */
+	struct obs_engine_counts before;
 };
 
 struct local_provider {

@@ -13,6 +13,7 @@
 #include "core/embed.h"
 #include "core/err.h"
 #include "core/gen.h"
+#include "obs/obs.h"
 
 /* What /v1/models shows of one model.  Strings borrowed from the provider,
  * valid during the callback only. */
@@ -30,10 +31,8 @@ struct model_info {
 	int n_busy_slots;
 	double kv_usage; /* share of its KV cells running sequences fill (engine_kv_usage) */
 	/* A local model's engine counters since the server started, every
-	 * load of it added up (engine_stats): prompt tokens decoded, reused
-	 * from cached KV cells, prefixes copied between slots, prompts and
-	 * tokens the prefill helper took. */
-	uint64_t n_prompt_decoded, n_prompt_reused, n_kv_copies, n_helper_prompts, n_helper_tokens;
+	 * load of it added up (engine_stats); zero for a remote model. */
+	struct obs_engine_counts engine;
 };
 
 typedef void (*model_info_fn)(void *ud, const struct model_info *m);
