@@ -315,6 +315,37 @@ static void start_stream(struct engine_model *m, const struct gen_params *g, str
 		         a->text);
 }
 
+/* What the tests below share: a stream of 'stream_tokens' in slot 0 (sink
+ * a), a long prompt of 'words' words for sink b, and the engine's counters
+ * once the stream runs. */
+struct beside {
+	struct engine_model *m;
+	char *prompt;
+	struct tsink a, b;
+	struct engine_stats before;
+};
+
+static void beside_start(struct beside *x, int n_slots, int n_ctx, bool has_helper, int words,
+                         int stream_tokens)
+{
+	struct gen_params ga = greedy(stream_tokens);
+	x->m = load_prefill(n_slots, n_ctx, has_helper);
+	x->prompt = long_prompt(words);
+	tsink_init(&x->a);
+	tsink_init(&x->b);
+	start_stream(x->m, &ga, &x->a);
+	x->before = stats_of(x->m);
+}
+
+/* Frees what beside_start made (the engine may be freed and NULL already). */
+static void beside_fini(struct beside *x)
+{
+	engine_free(x->m);
+	free(x->prompt);
+	tsink_fini(&x->a);
+	tsink_fini(&x->b);
+}
+
 /* Slot 0 streams; a ~370-token prompt arrives in slot 1.  Without the
  * prefill helper its prefill is paced (pace.c): it goes in over several
  * steps that also carry the stream's token, so the stream keeps producing
@@ -322,33 +353,26 @@ static void start_stream(struct engine_model *m, const struct gen_params *g, str
  * gives it at once. */
 static void test_prefill_interleaves_with_a_running_stream(void **state)
 {
-	struct engine_model *m = load_prefill(2, 512, false);
-	char *prompt = long_prompt(200);
-	struct gen_params ga = greedy(400), gb = greedy(8);
-	struct tsink a, b, ref;
-	tsink_init(&a);
-	tsink_init(&b);
-	start_stream(m, &ga, &a);
-	struct engine_stats before = stats_of(m);
-	int a_before = pieces_of(&a);
-	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
-	assert_true(tsink_wait(&b, true));
-	int a_during = pieces_of(&a) - a_before;
-	assert_true(tsink_wait(&b, false));
-	struct engine_stats after = stats_of(m);
-	assert_true(b.res.n_prompt > 250);
-	assert_int_equal(b.res.n_completion, 8);
+	struct beside x;
+	beside_start(&x, 2, 512, false, 200, 400);
+	struct gen_params gb = greedy(8);
+	struct tsink ref;
+	int a_before = pieces_of(&x.a);
+	assert_int_equal(engine_submit(x.m, x.prompt, &gb, NULL, sink_of(&x.b), NULL), BRG_OK);
+	assert_true(tsink_wait(&x.b, true));
+	int a_during = pieces_of(&x.a) - a_before;
+	assert_true(tsink_wait(&x.b, false));
+	struct engine_stats after = stats_of(x.m);
+	assert_true(x.b.res.n_prompt > 250);
+	assert_int_equal(x.b.res.n_completion, 8);
 	/* Several steps carried a chunk of the prompt next to the stream's token. */
-	assert_true(after.n_mixed_steps - before.n_mixed_steps >= 3);
+	assert_true(after.n_mixed_steps - x.before.n_mixed_steps >= 3);
 	assert_true(a_during >= 3);
-	run_cold(prompt, 8, &ref);
-	assert_string_equal(b.text, ref.text);
-	atomic_store(&a.cancel, true); /* not needed any more: a cancelled job frees its slot */
-	assert_true(tsink_wait(&a, false));
-	engine_free(m);
-	free(prompt);
-	tsink_fini(&a);
-	tsink_fini(&b);
+	run_cold(x.prompt, 8, &ref);
+	assert_string_equal(x.b.text, ref.text);
+	atomic_store(&x.a.cancel, true); /* not needed any more: a cancelled job frees its slot */
+	assert_true(tsink_wait(&x.a, false));
+	beside_fini(&x);
 	tsink_fini(&ref);
 }
 
@@ -370,30 +394,22 @@ static void assert_cold_answer(const char *prompt, int n_ctx, const char *text)
  * greedy text may part ways at a near-tie (seen after ~300 tokens). */
 static void test_helper_prefills_a_long_prompt_beside_a_stream(void **state)
 {
-	struct engine_model *m = load_prefill(2, 512, true);
-	char *prompt = long_prompt(200);
-	struct gen_params ga = greedy(300), gb = greedy(8);
-	struct tsink a, b;
-	tsink_init(&a);
-	tsink_init(&b);
-	start_stream(m, &ga, &a);
-	struct engine_stats before = stats_of(m);
-	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
-	assert_true(tsink_wait(&b, false));
-	assert_true(tsink_wait(&a, false));
-	struct engine_stats after = stats_of(m);
-	assert_true(b.res.n_prompt > 250);
-	assert_int_equal(b.res.n_completion, 8);
-	assert_int_equal(after.n_helper_prompts - before.n_helper_prompts, 1);
+	struct beside x;
+	beside_start(&x, 2, 512, true, 200, 300);
+	struct gen_params gb = greedy(8);
+	assert_int_equal(engine_submit(x.m, x.prompt, &gb, NULL, sink_of(&x.b), NULL), BRG_OK);
+	assert_true(tsink_wait(&x.b, false));
+	assert_true(tsink_wait(&x.a, false));
+	struct engine_stats after = stats_of(x.m);
+	assert_true(x.b.res.n_prompt > 250);
+	assert_int_equal(x.b.res.n_completion, 8);
+	assert_int_equal(after.n_helper_prompts - x.before.n_helper_prompts, 1);
 	/* Only the prompt's last token went through the scheduler's context. */
-	assert_true(after.n_mixed_steps - before.n_mixed_steps <= 1);
-	assert_int_equal(after.n_prompt_decoded - before.n_prompt_decoded, b.res.n_prompt);
-	assert_int_equal(a.res.n_completion, 300);
-	assert_cold_answer(prompt, 512, b.text);
-	engine_free(m);
-	free(prompt);
-	tsink_fini(&a);
-	tsink_fini(&b);
+	assert_true(after.n_mixed_steps - x.before.n_mixed_steps <= 1);
+	assert_int_equal(after.n_prompt_decoded - x.before.n_prompt_decoded, x.b.res.n_prompt);
+	assert_int_equal(x.a.res.n_completion, 300);
+	assert_cold_answer(x.prompt, 512, x.b.text);
+	beside_fini(&x);
 }
 
 /* Waits until the helper has taken 'n' prompts in all, at most WAIT_S s. */
@@ -412,64 +428,54 @@ static void wait_handoffs(struct engine_model *m, uint64_t n)
  * finishes the prompt on both threads.  The answer is still the cold one. */
 static void test_helper_yields_when_the_streams_are_gone(void **state)
 {
-	struct engine_model *m = load_prefill(2, 2048, true);
-	char *prompt = long_prompt(900);
-	struct gen_params ga = greedy(1500), gb = greedy(8);
-	struct tsink a, b;
-	tsink_init(&a);
-	tsink_init(&b);
-	start_stream(m, &ga, &a);
-	struct engine_stats before = stats_of(m);
-	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&b), NULL), BRG_OK);
-	wait_handoffs(m, before.n_helper_prompts + 1);
-	atomic_store(&a.cancel, true);
-	assert_true(tsink_wait(&a, false));
-	assert_true(tsink_wait(&b, false));
-	struct engine_stats after = stats_of(m);
-	uint64_t by_helper = after.n_helper_tokens - before.n_helper_tokens;
-	assert_int_equal(b.res.n_completion, 8);
-	assert_int_equal(after.n_prompt_decoded - before.n_prompt_decoded, b.res.n_prompt);
-	if (by_helper >= (uint64_t)b.res.n_prompt - 1)
+	struct beside x;
+	beside_start(&x, 2, 2048, true, 900, 1500);
+	struct gen_params gb = greedy(8);
+	assert_int_equal(engine_submit(x.m, x.prompt, &gb, NULL, sink_of(&x.b), NULL), BRG_OK);
+	wait_handoffs(x.m, x.before.n_helper_prompts + 1);
+	atomic_store(&x.a.cancel, true);
+	assert_true(tsink_wait(&x.a, false));
+	assert_true(tsink_wait(&x.b, false));
+	struct engine_stats after = stats_of(x.m);
+	uint64_t by_helper = after.n_helper_tokens - x.before.n_helper_tokens;
+	assert_int_equal(x.b.res.n_completion, 8);
+	assert_int_equal(after.n_prompt_decoded - x.before.n_prompt_decoded, x.b.res.n_prompt);
+	if (by_helper >= (uint64_t)x.b.res.n_prompt - 1)
 		fail_msg("the helper decoded all %d prompt tokens: it did not yield",
-		         b.res.n_prompt);
-	engine_free(m);
-	assert_cold_answer(prompt, 2048, b.text);
-	free(prompt);
-	tsink_fini(&a);
-	tsink_fini(&b);
+		         x.b.res.n_prompt);
+	engine_free(x.m);
+	x.m = NULL;
+	assert_cold_answer(x.prompt, 2048, x.b.text);
+	beside_fini(&x);
 }
 
 /* A prompt cancelled while it may be with the helper ends CANCELLED; the
  * helper then takes the next long prompt, whose answer is still right. */
 static void test_helper_survives_a_cancelled_prompt(void **state)
 {
-	struct engine_model *m = load_prefill(3, 2048, true);
-	char *prompt = long_prompt(900);
-	struct gen_params ga = greedy(1500), gb = greedy(8);
-	struct tsink a, b, c;
-	tsink_init(&a);
-	tsink_init(&b);
+	struct beside x;
+	beside_start(&x, 3, 2048, true, 900, 1500);
+	struct gen_params gb = greedy(8);
+	struct tsink c;
 	tsink_init(&c);
-	start_stream(m, &ga, &a);
-	struct engine_stats before = stats_of(m);
-	assert_int_equal(engine_submit(m, prompt, &gb, &b.cancel, sink_of(&b), NULL), BRG_OK);
+	assert_int_equal(engine_submit(x.m, x.prompt, &gb, &x.b.cancel, sink_of(&x.b), NULL),
+	                 BRG_OK);
 	struct timespec ms = {0, 3 * 1000 * 1000};
 	nanosleep(&ms, NULL);
-	atomic_store(&b.cancel, true);
-	assert_true(tsink_wait(&b, false));
-	assert_int_equal(b.res.finish, GEN_FINISH_CANCELLED);
-	assert_int_equal(engine_submit(m, prompt, &gb, NULL, sink_of(&c), NULL), BRG_OK);
+	atomic_store(&x.b.cancel, true);
+	assert_true(tsink_wait(&x.b, false));
+	assert_int_equal(x.b.res.finish, GEN_FINISH_CANCELLED);
+	assert_int_equal(engine_submit(x.m, x.prompt, &gb, NULL, sink_of(&c), NULL), BRG_OK);
 	assert_true(tsink_wait(&c, false));
 	assert_int_equal(c.res.finish, GEN_FINISH_LENGTH);
-	struct engine_stats after = stats_of(m);
-	assert_true(after.n_helper_prompts - before.n_helper_prompts >= 1);
-	atomic_store(&a.cancel, true);
-	assert_true(tsink_wait(&a, false));
-	engine_free(m);
-	assert_cold_answer(prompt, 2048, c.text);
-	free(prompt);
-	tsink_fini(&a);
-	tsink_fini(&b);
+	struct engine_stats after = stats_of(x.m);
+	assert_true(after.n_helper_prompts - x.before.n_helper_prompts >= 1);
+	atomic_store(&x.a.cancel, true);
+	assert_true(tsink_wait(&x.a, false));
+	engine_free(x.m);
+	x.m = NULL;
+	assert_cold_answer(x.prompt, 2048, c.text);
+	beside_fini(&x);
 	tsink_fini(&c);
 }
 
