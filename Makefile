@@ -24,14 +24,14 @@ OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc -I$(LLAMA_SRC)/include -I$(LLAMA_SRC)/ggml/include \
 	-DBRG_LLAMA_SONAME='"$(LLAMA_SONAME)"' \
-	$(shell pkg-config --cflags libmicrohttpd jansson yaml-0.1 2>/dev/null) $(EXTRA_CFLAGS)
+	$(shell pkg-config --cflags jansson yaml-0.1 2>/dev/null) $(EXTRA_CFLAGS)
 # $ORIGIN keeps the binary runnable from any working directory without
 # LD_LIBRARY_PATH; the libraries stay in the git-ignored deps/.  brigade
 # does not link llama.cpp or libcurl: it dlopens them when first needed
 # (src/engine/llama_lazy.h, src/core/curl_lazy.h), and dlopen searches the
 # same RUNPATH, so an idle server never maps them.
 LDFLAGS_ALL := $(SAN) -L$(LLAMA_BIN) -Wl,-rpath,'$$ORIGIN/../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../$(LLAMA_BIN)' -Wl,-rpath,'$$ORIGIN/../../../$(LLAMA_BIN)'
-LDLIBS_ALL := -lmicrohttpd -ljansson -lyaml -lpthread -lm
+LDLIBS_ALL := -ljansson -lyaml -lpthread -lm
 # For tools and tests that call llama.cpp themselves.
 LLAMA_LDLIBS := -l:$(LLAMA_SONAME) -l:libggml.v0.5.0.so -l:libggml-base.so
 

@@ -14,7 +14,7 @@ deps=$root/deps
 say() { printf 'setup: %s\n' "$*"; }
 
 # --- 1. Debian packages -----------------------------------------------------
-pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev
+pkgs=(build-essential pkg-config libcurl4-openssl-dev
       libjansson-dev libyaml-dev libhiredis-dev redis-server libcmocka-dev
       nodejs npm git clang valgrind)
 missing=()

@@ -1,16 +1,19 @@
 /*
- * http.h — brigade's HTTP front door; the only libmicrohttpd user.
+ * http.h — brigade's HTTP front door: its own HTTP/1.1 server
+ * (server.c, exchange.c; framing in parse.h).
  *
  * It accepts connections, reads bodies up to a cap, checks the API key,
  * matches the route table, and hands each request to its handler as an
  * opaque struct http_exchange.  It knows nothing of JSON or models: errors it
- * finds itself (404, 405, 401, 413) go to the caller's error formatter.
+ * finds itself (404, 405, 401, 413, and protocol errors: 400, 417, 431,
+ * 501, 505) go to the caller's error formatter; the reply it makes then
+ * carries http/'s status whatever status the formatter passes.
  *
- * Threads: libmicrohttpd's thread-per-connection mode.  A handler runs on
- * its connection's thread and may block there: waiting for tokens is done
- * with http_wait(), which sleeps in poll() on the producer's eventfd *and*
- * on the client's socket, so a client that goes away is noticed while its
- * request is queued, prefilling or decoding — not at the next write.
+ * Threads: one per connection.  A handler runs on its connection's thread
+ * and may block there: waiting for tokens is done with http_wait(), which
+ * sleeps in poll() on the producer's eventfd *and* on the client's socket,
+ * so a client that goes away is noticed while its request is queued,
+ * prefilling or decoding — not at the next write.
  */
 #ifndef BRG_HTTP_HTTP_H
 #define BRG_HTTP_HTTP_H
@@ -90,8 +93,9 @@ const char *http_header(const struct http_exchange *x, const char *name); /* NUL
 void http_add_header(struct http_exchange *x, const char *name, const char *value);
 
 /*
- * Replies with a complete body (copied).  Exactly one http_reply or
- * http_reply_stream per exchange; a second is ignored.
+ * Replies with a complete body, written to the socket before this returns
+ * (the handler's clean-up is then off the client's clock).  Exactly one
+ * http_reply or http_reply_stream per exchange; a second is ignored.
  */
 void http_reply(struct http_exchange *x, int status, const char *content_type, const char *body,
                 size_t len);
@@ -104,8 +108,10 @@ void http_reply(struct http_exchange *x, int status, const char *content_type, c
  */
 typedef ssize_t (*http_pull_fn)(void *ud, char *buf, size_t max);
 
-/* Replies with a chunked stream.  Takes ownership of 'ud': 'free_ud' is
- * called once the stream has ended or the connection dropped. */
+/* Replies with a chunked stream (to an HTTP/1.0 client: unframed, ended by
+ * the close).  The head goes out now; 'pull' is called once the handler
+ * has returned.  Takes ownership of 'ud': 'free_ud' is called once the
+ * stream has ended or the connection dropped. */
 void http_reply_stream(struct http_exchange *x, int status, const char *content_type,
                        http_pull_fn pull, void (*free_ud)(void *), void *ud);
 

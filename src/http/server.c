@@ -1,19 +1,22 @@
 /*
- * server.c — libmicrohttpd glue: body collection with a cap, routing, auth,
- * replies, streamed replies and the client-disconnect watch.  See http.h.
+ * server.c — brigade's HTTP/1.1 server: the listening socket, one thread
+ * per connection, and each connection's request loop.  See http.h, and
+ * docs/internals/http.md for why it is ours and not libmicrohttpd.
  *
- * libmicrohttpd calls on_access() several times per request: once with the
- * headers, once per body chunk, once more when the body is complete.  We
- * only dispatch on the last call, so handlers always see the whole body.
+ * A connection's thread blocks in recv() for the next request (the
+ * socket's receive timeout is the idle limit), parses its head
+ * (http/parse.h), reads its body, and runs the handler itself; the
+ * handler's reply goes to the socket as soon as it is made (exchange.c).
+ * Bytes past one request are the next one's (pipelining).  An accept
+ * thread starts the connection threads and joins the finished ones;
+ * http_server_stop shuts every socket down, which wakes every blocked
+ * thread, and joins them all.
  */
-#include "http/http.h"
-
 #include <errno.h>
-#include <microhttpd.h>
-#include <stdatomic.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,46 +25,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "core/clock.h"
-#include "core/pump.h"
 #include "core/log.h"
+#include "http/http_int.h"
 #include "http/keys.h"
 
-#define MAX_HEADERS 8
+#define READ_PIECE   (16 * 1024)
+#define LINGER_MS    1000 /* reading what a refused client still sends */
+#define LINGER_BYTES (4u << 20)
 
-struct http_server {
-	struct MHD_Daemon *d;
-	const struct http_route *routes;
-	size_t n_routes;
-	http_error_fn on_error;
-	void *ud;
-	size_t max_body_bytes;
-	char *api_key;
-	struct http_keys *keys; /* NULL: no keys file */
-	int port;
-	int quiesced_fd; /* the listening socket after http_server_quiesce, else -1 */
-	/* Requests begun and not yet completed (answered or dropped), and an
-	 * eventfd signalled when that reaches 0 after the quiesce: a graceful
-	 * shutdown waits for the last response to be sent, not only made. */
-	atomic_int n_active;
-	atomic_bool is_quiesced;
-	int idle_efd;
-};
-
-struct http_exchange {
+struct conn {
 	struct http_server *s;
-	struct MHD_Connection *conn;
-	int fd;
-	char *method;
-	char *path;
-	char *param;
-	struct buf body;
-	bool is_too_large;
-	bool has_replied;
-	enum MHD_Result result;
-	size_t n_headers;
-	char *headers[MAX_HEADERS][2];
+	struct conn *next;
+	pthread_t thread;
+	int fd; /* -1 once closed; changed under s->mu */
+	bool is_done;
+	char *in; /* bytes read and not yet used: the head, then what follows */
+	size_t in_len, in_cap;
+	struct buf out, extra; /* reply heads and added headers, reused */
 };
 
 struct http_opts http_default_opts(void)
@@ -76,294 +57,107 @@ struct http_opts http_default_opts(void)
 	return o;
 }
 
-const char *http_method(const struct http_exchange *x)
-{
-	return x->method;
-}
-const char *http_path(const struct http_exchange *x)
-{
-	return x->path;
-}
-const char *http_param(const struct http_exchange *x)
-{
-	return x->param ? x->param : "";
-}
+/* ---- reading ------------------------------------------------------------ */
 
-const char *http_body(const struct http_exchange *x, size_t *len)
+/* Reads more into c->in, which never moves once allocated: the request's
+ * method, path and headers point into it while its body is read.
+ * Returns the bytes read; 0 when the client closed, went silent past the
+ * idle limit, or the buffer is full. */
+static size_t read_more(struct conn *c)
 {
-	*len = x->body.len;
-	return x->body.data ? x->body.data : "";
-}
-
-const char *http_header(const struct http_exchange *x, const char *name)
-{
-	return MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, name);
-}
-
-void http_add_header(struct http_exchange *x, const char *name, const char *value)
-{
-	if (x->n_headers == MAX_HEADERS)
-		return;
-	x->headers[x->n_headers][0] = strdup(name);
-	x->headers[x->n_headers][1] = strdup(value);
-	x->n_headers++;
-}
-
-static void queue(struct http_exchange *x, int status, const char *content_type,
-                  struct MHD_Response *r)
-{
-	if (!r) {
-		x->result = MHD_NO;
-		return;
+	if (!c->in) {
+		c->in_cap = HTTP_MAX_HEAD + READ_PIECE;
+		if (!(c->in = malloc(c->in_cap)))
+			return 0;
 	}
-	if (content_type)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	for (size_t i = 0; i < x->n_headers; i++)
-		if (x->headers[i][0] && x->headers[i][1])
-			MHD_add_response_header(r, x->headers[i][0], x->headers[i][1]);
-	x->result = MHD_queue_response(x->conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-}
-
-void http_reply(struct http_exchange *x, int status, const char *content_type, const char *body,
-                size_t len)
-{
-	if (x->has_replied)
-		return;
-	x->has_replied = true;
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	queue(x, status, content_type, r);
-}
-
-struct stream_ctx {
-	http_pull_fn pull;
-	void (*free_ud)(void *);
-	void *ud;
-	bool has_ended;
-};
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct stream_ctx *sc = cls;
-	(void)pos;
-	if (sc->has_ended)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	ssize_t n = sc->pull(sc->ud, buf, max);
-	if (n > 0)
-		return n;
-	sc->has_ended = true;
-	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static void stream_free(void *cls)
-{
-	struct stream_ctx *sc = cls;
-	if (sc->free_ud)
-		sc->free_ud(sc->ud);
-	free(sc);
-}
-
-void http_reply_stream(struct http_exchange *x, int status, const char *content_type,
-                       http_pull_fn pull, void (*free_ud)(void *), void *ud)
-{
-	struct stream_ctx *sc = calloc(1, sizeof *sc);
-	if (x->has_replied || !sc) {
-		free(sc);
-		if (free_ud)
-			free_ud(ud);
-		if (!x->has_replied)
-			x->result = MHD_NO;
-		return;
-	}
-	x->has_replied = true;
-	*sc = (struct stream_ctx){pull, free_ud, ud, false};
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-	                                                           stream_read, sc, stream_free);
-	if (!r) {
-		stream_free(sc);
-		x->result = MHD_NO;
-		return;
-	}
-	/* Proxies must pass events through as they come. */
-	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	queue(x, status, content_type, r);
-}
-
-enum http_wait_result http_wait(struct http_exchange *x, int fd, int timeout_ms)
-{
-	struct pollfd p[2] = {
-	    {.fd = fd, .events = POLLIN},
-	    /* POLLRDHUP: the peer closed its side; we never ask for POLLIN
-	     * here, so a pipelined next request does not look like news. */
-	    {.fd = x->fd, .events = POLLRDHUP},
-	};
-	nfds_t n_fds = x->fd >= 0 ? 2 : 1;
-	long long deadline = timeout_ms >= 0 ? brg_now_ms() + timeout_ms : -1;
-	int left = timeout_ms;
+	if (c->in_len == c->in_cap)
+		return 0;
 	for (;;) {
-		/* A pump (core/pump.h) may return early, having moved its own
-		 * work: only the clock says when the time is up. */
-		int n = pump_poll(p, n_fds, left);
-		if (n < 0 && errno != EINTR)
-			return HTTP_WAIT_GONE; /* cannot watch the client: treat as gone */
-		if (n > 0) {
-			if (x->fd >= 0 &&
-			    (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
-				return HTTP_WAIT_GONE;
-			if (p[0].revents & (POLLERR | POLLNVAL))
-				return HTTP_WAIT_GONE;
-			if (p[0].revents)
-				return HTTP_WAIT_READY;
-		}
-		if (deadline >= 0) {
-			long long now = brg_now_ms();
-			if (now >= deadline)
-				return HTTP_WAIT_TIMEOUT;
-			left = (int)(deadline - now);
-		}
+		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0; /* closed, reset, or the receive timeout */
+		c->in_len += (size_t)n;
+		return (size_t)n;
 	}
 }
 
-/* Matches 'path' against 'pattern'; on a match with "{id}" stores the
- * matched text in *param (malloc'd). */
-static bool route_match(const char *pattern, const char *path, char **param)
+/* Reads the body the head announced into x->body, starting with the
+ * bytes already read past the head (at c->in + *used; *used grows by
+ * what the body took).  Returns 0, or the status to refuse it with. */
+static int read_body(struct conn *c, struct http_exchange *x, const struct http_framing *f,
+                     size_t *used)
 {
-	const char *hole = strstr(pattern, "{id}");
-	if (!hole)
-		return strcmp(pattern, path) == 0;
-	size_t pre = (size_t)(hole - pattern);
-	const char *suf = hole + 4;
-	size_t suf_len = strlen(suf), path_len = strlen(path);
-	if (path_len <= pre + suf_len || strncmp(path, pattern, pre) != 0 ||
-	    strcmp(path + path_len - suf_len, suf) != 0)
-		return false;
-	*param = strndup(path + pre, path_len - pre - suf_len);
-	return *param != NULL;
-}
-
-static bool is_authorized(const struct http_server *s, const struct http_exchange *x)
-{
-	if (!s->api_key && !s->keys)
-		return true;
-	const char *h = http_header(x, "Authorization");
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
-	h += 7;
-	bool ok = false;
-	if (s->api_key) {
-		/* Constant-time over the key's length: no early exit on a mismatch. */
-		size_t n = strlen(s->api_key), m = strlen(h);
-		unsigned diff = (unsigned)(n ^ m);
-		for (size_t i = 0; i < n; i++)
-			diff |= (unsigned char)s->api_key[i] ^ (unsigned char)(i < m ? h[i] : 0);
-		ok = diff == 0;
+	if (f->is_chunked) {
+		struct http_chunked ch = {0};
+		size_t head_len = *used;
+		for (;;) {
+			size_t n = 0;
+			enum http_chunked_result r =
+			    http_chunked_feed(&ch, c->in + *used, c->in_len - *used, &x->body, &n);
+			*used += n;
+			if (r == HTTP_CHUNKED_DONE)
+				return 0;
+			if (r == HTTP_CHUNKED_BAD)
+				return 400;
+			if (r == HTTP_CHUNKED_TOO_LARGE)
+				return 413;
+			/* All taken: read the next piece over it.  The head stays, and
+			 * it is at most HTTP_MAX_HEAD, so there is room. */
+			c->in_len = *used = head_len;
+			if (!read_more(c))
+				return -1;
+		}
 	}
-	if (s->keys)
-		ok |= http_keys_match(s->keys, h);
-	return ok;
+	if (f->length > x->s->max_body_bytes)
+		return 413;
+	size_t want = (size_t)f->length;
+	size_t have = c->in_len - *used < want ? c->in_len - *used : want;
+	if (buf_append(&x->body, c->in + *used, have))
+		return 413;
+	*used += have;
+	char piece[READ_PIECE];
+	while (x->body.len < want) {
+		size_t room = want - x->body.len < sizeof piece ? want - x->body.len : sizeof piece;
+		ssize_t n = recv(c->fd, piece, room, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		if (buf_append(&x->body, piece, (size_t)n))
+			return 413;
+	}
+	return 0;
 }
 
-static void dispatch(struct http_exchange *x)
+/* Ends a connection whose client may still be sending (a refused body):
+ * closing with unread bytes would reset it, and the client could lose
+ * the answer it was sent.  Reads and drops what comes for a moment. */
+static void linger(int fd)
 {
-	struct http_server *s = x->s;
-	bool path_known = false;
-	for (size_t i = 0; i < s->n_routes; i++) {
-		const struct http_route *r = &s->routes[i];
-		char *param = NULL;
-		if (!route_match(r->pattern, x->path, &param))
-			continue;
-		path_known = true;
-		if (strcmp(r->method, x->method) != 0) {
-			free(param);
-			continue;
-		}
-		x->param = param;
-		if (!r->is_public && !is_authorized(s, x)) {
-			s->on_error(s->ud, x, BRG_E_UNAUTHORIZED, "missing or invalid API key");
-			return;
-		}
-		/* Every wait on this thread goes through http_wait (core/pump.h):
-		 * a remote transfer may run its I/O here, without a hand-off. */
-		pump_thread_enable();
-		r->fn(s->ud, x);
+	if (shutdown(fd, SHUT_WR) != 0)
 		return;
+	char sink[READ_PIECE];
+	size_t total = 0;
+	long long deadline = brg_now_ms() + LINGER_MS;
+	for (long long left = LINGER_MS; left > 0 && total < LINGER_BYTES;
+	     left = deadline - brg_now_ms()) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)left) <= 0)
+			return;
+		ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+		if (n <= 0)
+			return;
+		total += (size_t)n;
 	}
-	if (path_known)
-		s->on_error(s->ud, x, BRG_E_METHOD, "method not allowed for this path");
-	else
-		s->on_error(s->ud, x, BRG_E_NOT_FOUND, "no such endpoint");
 }
 
-static void reply_too_large(struct http_exchange *x)
-{
-	char msg[128];
-	snprintf(msg, sizeof msg, "request body exceeds the %zu-byte limit", x->s->max_body_bytes);
-	x->s->on_error(x->s->ud, x, BRG_E_TOO_LARGE, msg);
-}
+/* ---- one request ---------------------------------------------------------- */
 
-static struct http_exchange *exchange_new(struct http_server *s, struct MHD_Connection *conn,
-                                          const char *url, const char *method)
+static void request_begin(struct http_server *s)
 {
-	struct http_exchange *x = calloc(1, sizeof *x);
-	if (!x)
-		return NULL;
-	x->s = s;
-	x->conn = conn;
-	x->method = strdup(method);
-	x->path = strdup(url);
-	x->result = MHD_YES;
-	buf_init(&x->body, s->max_body_bytes);
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	x->fd = ci ? ci->connect_fd : -1;
-	if (!x->method || !x->path) {
-		free(x->method);
-		free(x->path);
-		free(x);
-		return NULL;
-	}
-	return x;
-}
-
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls)
-{
-	struct http_server *s = cls;
-	struct http_exchange *x = *con_cls;
-	(void)version;
-	if (!x) {
-		x = exchange_new(s, conn, url, method);
-		if (!x)
-			return MHD_NO;
-		*con_cls = x;
-		atomic_fetch_add(&s->n_active, 1);
-		/* Refuse an announced oversize body before reading any of it. */
-		const char *cl =
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > s->max_body_bytes) {
-			x->is_too_large = true;
-			reply_too_large(x);
-		}
-		return x->result;
-	}
-	if (*upload_data_size) {
-		if (!x->is_too_large && buf_append(&x->body, upload_data, *upload_data_size))
-			x->is_too_large = true;
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	if (x->has_replied)
-		return x->result;
-	if (x->is_too_large)
-		reply_too_large(x);
-	else
-		dispatch(x);
-	if (!x->has_replied)
-		x->result = MHD_NO; /* the handler dropped the client on purpose */
-	return x->result;
+	atomic_fetch_add(&s->n_active, 1);
 }
 
 static void signal_idle(struct http_server *s)
@@ -373,111 +167,326 @@ static void signal_idle(struct http_server *s)
 		log_warn("http: cannot signal that the last request ended");
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void request_end(struct http_server *s)
 {
-	struct http_server *s = cls;
-	struct http_exchange *x = *con_cls;
-	(void)conn;
-	if (!x)
-		return;
 	if (atomic_fetch_sub(&s->n_active, 1) == 1 && atomic_load(&s->is_quiesced))
 		signal_idle(s);
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		log_debug("http: %s %s ended early (libmicrohttpd reason %d)", x->method, x->path,
-		          (int)toe);
-	for (size_t i = 0; i < x->n_headers; i++) {
-		free(x->headers[i][0]);
-		free(x->headers[i][1]);
-	}
-	buf_fini(&x->body);
-	free(x->param);
-	free(x->method);
-	free(x->path);
-	free(x);
-	*con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* NUL-terminates the method, the path (decoded) and every field value in
+ * place: what follows each is a separator the parser has already read. */
+static bool terminate_in_place(struct http_head *h, struct http_exchange *x)
 {
-	char line[512];
-	(void)cls;
-	vsnprintf(line, sizeof line, fmt, ap);
-	size_t n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	log_debug("http: %s", line);
+	((char *)h->method)[h->method_len] = '\0';
+	char *target = (char *)h->target;
+	target[h->target_len] = '\0';
+	long n = http_decode_path(target, h->target_len);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	for (size_t i = 0; i < h->n_fields; i++) {
+		((char *)h->fields[i].name)[h->fields[i].name_len] = '\0';
+		if (h->fields[i].value_len)
+			((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+	}
+	x->method = h->method;
+	x->path = target;
+	return true;
 }
 
-static enum brg_err resolve(const struct http_opts *o, struct sockaddr_storage *ss,
-                            struct brg_error *err)
+static const char *refusal(int status)
+{
+	switch (status) {
+	case 413:
+		return "request body is too large";
+	case 417:
+		return "only Expect: 100-continue is supported";
+	case 431:
+		return "request head is too large";
+	case 501:
+		return "unsupported Transfer-Encoding";
+	case 505:
+		return "only HTTP/1.0 and HTTP/1.1 are supported";
+	default:
+		return "malformed HTTP request";
+	}
+}
+
+/* Answers a request http/ refuses itself.  413 keeps its limit in the
+ * message; the others are protocol errors. */
+static void refuse(struct http_exchange *x, int status)
+{
+	if (status == 413) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "request body exceeds the %zu-byte limit",
+		         x->s->max_body_bytes);
+		http_fail(x, 413, BRG_E_TOO_LARGE, msg);
+		return;
+	}
+	http_fail(x, status, BRG_E_BAD_REQUEST, refusal(status));
+}
+
+/* Serves the request whose head is c->in[0, head_len).  Returns whether
+ * the connection carries on; on true, c->in holds only what followed. */
+static bool serve(struct conn *c, struct http_head *h, size_t head_len)
+{
+	struct http_server *s = c->s;
+	struct http_exchange x = {.s = s,
+	                          .fd = c->fd,
+	                          .minor = h->minor,
+	                          .method = "",
+	                          .path = "",
+	                          .extra = &c->extra,
+	                          .out = &c->out};
+	buf_reset(&c->extra);
+	buf_init(&x.body, s->max_body_bytes);
+	request_begin(s);
+	struct http_framing f = {0};
+	int status = terminate_in_place(h, &x) ? http_head_framing(h, &f) : 400;
+	x.head = h;
+	x.is_head = strcmp(x.method, "HEAD") == 0;
+	x.is_keep_alive = f.is_keep_alive;
+	size_t used = head_len;
+	bool has_body = f.is_chunked || f.length > 0;
+	if (!status && f.expects_continue && has_body && c->in_len == head_len &&
+	    (f.is_chunked || f.length <= s->max_body_bytes))
+		(void)http_send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0);
+	if (!status)
+		status = read_body(c, &x, &f, &used);
+	bool has_read_all = status == 0;
+	if (status > 0)
+		refuse(&x, status);
+	else if (status == 0)
+		http_dispatch(&x);
+	if (x.stream.pull)
+		http_run_stream(&x);
+	request_end(s);
+	bool carries_on = has_read_all && x.has_replied && !x.has_failed && x.is_keep_alive;
+	if (status > 0 && x.has_replied && !x.has_failed)
+		linger(c->fd);
+	buf_fini(&x.body);
+	free(x.param);
+	if (carries_on) {
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
+	return carries_on;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void conn_close(struct conn *c)
+{
+	pthread_mutex_lock(&c->s->mu);
+	close(c->fd);
+	c->fd = -1;
+	c->is_done = true;
+	c->s->n_conns--;
+	pthread_mutex_unlock(&c->s->mu);
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn *c = arg;
+	struct http_head h;
+	for (;;) {
+		long n = http_parse_head(c->in, c->in_len, &h);
+		if ((n == 0 && c->in_len >= HTTP_MAX_HEAD) || n > HTTP_MAX_HEAD)
+			n = -431;
+		if (n == 0) {
+			if (!read_more(c))
+				break;
+			continue;
+		}
+		if (n < 0) {
+			struct http_exchange x = {.s = c->s,
+			                          .fd = c->fd,
+			                          .minor = 1,
+			                          .method = "",
+			                          .path = "",
+			                          .extra = &c->extra,
+			                          .out = &c->out};
+			buf_reset(&c->extra);
+			request_begin(c->s);
+			refuse(&x, (int)-n);
+			request_end(c->s);
+			linger(c->fd);
+			break;
+		}
+		if (!serve(c, &h, (size_t)n))
+			break;
+	}
+	conn_close(c);
+	return NULL;
+}
+
+static void set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds > 0 ? seconds : 0};
+	int one = 1;
+	/* Replies are written whole, and stream pieces must not wait for an
+	 * acknowledgement of the one before. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static void conn_free(struct conn *c)
+{
+	free(c->in);
+	buf_fini(&c->out);
+	buf_fini(&c->extra);
+	free(c);
+}
+
+/* Joins and frees the connections whose threads have finished.  Called
+ * with s->mu held. */
+static void reap(struct http_server *s)
+{
+	for (struct conn **p = &s->conns; *p;) {
+		struct conn *c = *p;
+		if (!c->is_done) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		pthread_join(c->thread, NULL);
+		conn_free(c);
+	}
+}
+
+static void conn_start(struct http_server *s, int fd)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->s = s;
+	c->fd = fd;
+	buf_init(&c->out, HTTP_MAX_HEAD);
+	buf_init(&c->extra, HTTP_MAX_HEAD);
+	set_timeouts(fd, s->idle_timeout_s);
+	pthread_mutex_lock(&s->mu);
+	reap(s);
+	bool is_full = s->n_conns >= s->max_connections || s->is_stopping;
+	if (!is_full && pthread_create(&c->thread, NULL, conn_main, c) == 0) {
+		c->next = s->conns;
+		s->conns = c;
+		s->n_conns++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (c) {
+		log_debug("http: refusing a connection (%s)",
+		          is_full ? "at the connection limit" : "cannot start a thread");
+		close(fd);
+		conn_free(c);
+	}
+}
+
+static void *accept_main(void *arg)
+{
+	struct http_server *s = arg;
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_start(s, fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("http: cannot accept a connection: %s", strerror(errno));
+			nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+			continue;
+		}
+		return NULL; /* EINVAL: the socket was shut down (quiesce or stop) */
+	}
+}
+
+/* ---- the server ------------------------------------------------------------ */
+
+static enum brg_err listen_on(const struct http_opts *o, int *fd_out, int *port,
+                              struct brg_error *err)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
-	char port[16];
-	snprintf(port, sizeof port, "%d", o->port);
-	int rc = getaddrinfo(o->host, port, &hints, &res);
+	char port_text[16];
+	snprintf(port_text, sizeof port_text, "%d", o->port);
+	int rc = getaddrinfo(o->host, port_text, &hints, &res);
 	if (rc != 0 || !res)
 		return brg_fail(err, BRG_E_CONFIG, "cannot resolve host '%s': %s", o->host,
 		                gai_strerror(rc));
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return brg_fail(err, BRG_E_CONFIG, "cannot listen on %s:%d: %s", o->host, o->port,
+		                strerror(e));
+	}
 	freeaddrinfo(res);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	*port = o->port;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		*port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+		                                 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
 	return BRG_OK;
+}
+
+static void server_free(struct http_server *s)
+{
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->idle_efd >= 0)
+		close(s->idle_efd);
+	pthread_mutex_destroy(&s->mu);
+	free(s->api_key);
+	http_keys_free(s->keys);
+	free(s);
 }
 
 enum brg_err http_server_start(const struct http_opts *o, const struct http_route *routes,
                                size_t n_routes, http_error_fn on_error, void *ud,
                                struct http_server **out, struct brg_error *err)
 {
-	struct sockaddr_storage ss = {0};
-	enum brg_err rc = resolve(o, &ss, err);
-	if (rc)
-		return rc;
 	struct http_server *s = calloc(1, sizeof *s);
 	if (!s)
 		return brg_fail(err, BRG_E_NOMEM, "out of memory");
-	*s = (struct http_server){.routes = routes,
+	*s = (struct http_server){.listen_fd = -1,
+	                          .routes = routes,
 	                          .n_routes = n_routes,
 	                          .on_error = on_error,
 	                          .ud = ud,
 	                          .max_body_bytes = o->max_body_bytes,
-	                          .quiesced_fd = -1,
+	                          .idle_timeout_s = o->idle_timeout_s,
+	                          .max_connections = o->max_connections,
 	                          .idle_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-	if (s->idle_efd < 0) {
-		free(s);
-		return brg_fail(err, BRG_E_RESOURCE, "cannot create an eventfd: %s",
-		                strerror(errno));
-	}
-	if (o->api_key && *o->api_key)
-		s->api_key = strdup(o->api_key);
-	if (o->api_keys_file && (rc = http_keys_open(o->api_keys_file, &s->keys, err))) {
-		free(s->api_key);
-		close(s->idle_efd);
-		free(s);
+	pthread_mutex_init(&s->mu, NULL);
+	enum brg_err rc = BRG_OK;
+	if (s->idle_efd < 0)
+		rc = brg_fail(err, BRG_E_RESOURCE, "cannot create an eventfd: %s", strerror(errno));
+	if (!rc && o->api_key && *o->api_key && !(s->api_key = strdup(o->api_key)))
+		rc = brg_fail(err, BRG_E_NOMEM, "out of memory");
+	if (!rc && o->api_keys_file)
+		rc = http_keys_open(o->api_keys_file, &s->keys, err);
+	if (!rc)
+		rc = listen_on(o, &s->listen_fd, &s->port, err);
+	if (!rc && pthread_create(&s->accept_thread, NULL, accept_main, s) != 0)
+		rc = brg_fail(err, BRG_E_RESOURCE, "cannot start the accept thread");
+	if (rc) {
+		server_free(s);
 		return rc;
 	}
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	                 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	s->d = MHD_start_daemon(
-	    /* The logger goes first so that it also sees errors about the rest. */
-	    flags, (uint16_t)o->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-	    on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	    s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_END);
-	if (!s->d) {
-		free(s->api_key);
-		http_keys_free(s->keys);
-		close(s->idle_efd);
-		free(s);
-		return brg_fail(err, BRG_E_CONFIG, "cannot listen on %s:%d (port in use?)", o->host,
-		                o->port);
-	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : o->port;
 	*out = s;
 	return BRG_OK;
 }
@@ -496,30 +505,36 @@ void http_server_quiesce(struct http_server *s)
 {
 	if (!s || atomic_exchange(&s->is_quiesced, true))
 		return;
-	/* Either this sees 0 or the last on_completed sees the flag. */
+	/* Either this sees 0 or the last request_end sees the flag. */
 	if (atomic_load(&s->n_active) == 0)
 		signal_idle(s);
-	MHD_socket fd = MHD_quiesce_daemon(s->d);
-	if (fd == MHD_INVALID_SOCKET)
-		return;
-	/* libmicrohttpd no longer polls it, but its threads may still hold it
-	 * until MHD_stop_daemon: shut it down now, close it after.  On Linux a
-	 * listening socket shut down for reading leaves the listen state, so
-	 * connection attempts are refused and the backlog is reset. */
-	if (shutdown(fd, SHUT_RDWR) != 0)
+	/* On Linux a listening socket shut down for reading leaves the listen
+	 * state: connection attempts are refused, the backlog is reset, and
+	 * the accept thread's accept() fails, which ends it. */
+	if (shutdown(s->listen_fd, SHUT_RDWR) != 0)
 		log_warn("http: cannot shut the listening socket down: %s", strerror(errno));
-	s->quiesced_fd = fd;
 }
 
 void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->d);
-	if (s->quiesced_fd >= 0)
-		close(s->quiesced_fd);
-	close(s->idle_efd);
-	free(s->api_key);
-	http_keys_free(s->keys);
-	free(s);
+	if (!atomic_load(&s->is_quiesced))
+		shutdown(s->listen_fd, SHUT_RDWR);
+	pthread_join(s->accept_thread, NULL);
+	pthread_mutex_lock(&s->mu);
+	s->is_stopping = true;
+	/* Wakes every thread blocked on its client: recv() returns 0, a
+	 * handler's http_wait() sees the client gone. */
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->mu);
+	for (struct conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		pthread_join(c->thread, NULL);
+		conn_free(c);
+	}
+	s->conns = NULL;
+	server_free(s);
 }

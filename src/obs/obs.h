@@ -20,7 +20,7 @@
  *   obs_request_end()        the wrapper, after the handler
  *
  * The request in progress lives in thread-local storage of the HTTP
- * connection's thread (one request at a time per thread: libmicrohttpd's
+ * connection's thread (one request at a time per thread: http/'s
  * thread-per-connection mode); a stream that outlives its handler carries
  * a heap copy.  Ending a request records its metrics and writes its line.
  */
