@@ -15,6 +15,7 @@
 #include "api/api_int.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "obs/obs.h"
 
 enum brg_err api_fail_timeout(struct brg_error *err, int timeout_s, const char *phase)
@@ -46,7 +47,9 @@ static void keep_slots(void *ud, const struct model_info *m)
 /* The class of a request answered by one model: "provider:model". */
 static void class_key(const struct route_target *t, char *key, size_t len)
 {
-	snprintf(key, len, "%s:%s", t->p.ops->name, t->model);
+	str_copy(key, len, t->p.ops->name);
+	str_append(key, len, ":");
+	str_append(key, len, t->model);
 }
 
 int api_route_load(void *ud, const struct route_target *t)

@@ -12,13 +12,14 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "core/str.h"
 
 /* The largest exposition: 64 models' histograms fit many times over. */
 #define METRICS_MAX ((size_t)8 << 20)
 
 static void keep_id(void *ud, const struct model_info *m)
 {
-	snprintf(ud, ROUTE_MODEL_MAX, "%s", m->id);
+	str_copy(ud, ROUTE_MODEL_MAX, m->id);
 }
 
 void api_obs_finish(struct api *a, struct obs_request *q, struct obs_facts *f)

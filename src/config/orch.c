@@ -17,6 +17,7 @@
  * config_check_presets(), which says where each one was set.
  */
 #include "config/config_int.h"
+#include "core/str.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -579,7 +580,7 @@ static const char *where(const struct config *c, int line, const char *key, cons
 		snprintf(buf, len, "%.200s:%d: key 'orchestration.%s'",
 		         c->source ? c->source : "<string>", line, key);
 	else
-		snprintf(buf, len, "%s", var);
+		str_copy(buf, len, var);
 	return buf;
 }
 

@@ -3,6 +3,7 @@
  * struct brg_error.  No allocation: an error path must never fail itself.
  */
 #include "core/err.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -106,7 +107,7 @@ void brg_error_detail_str(struct brg_error *e, const char *key, const char *v)
 	struct brg_detail *d = detail_add(e, key);
 	if (d) {
 		d->kind = BRG_DETAIL_STR;
-		snprintf(d->s, sizeof d->s, "%s", v ? v : "");
+		str_copy(d->s, sizeof d->s, v ? v : "");
 		trim_partial_utf8(d->s);
 	}
 }

@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "engine/engine_int.h"
+#include "core/str.h"
 
 /*
  * llama.cpp log routing.  llama_log_set() installs one callback for the
@@ -129,7 +130,7 @@ static void lib_run(void)
 	struct brg_error e;
 	brg_error_clear(&e);
 	if (llama_lazy_load(boot.dir[0] ? boot.dir : NULL, &e)) {
-		snprintf(boot.lib_why, sizeof boot.lib_why, "%s", e.message);
+		str_copy(boot.lib_why, sizeof boot.lib_why, e.message);
 		return;
 	}
 	/* Route the log first so that backend loading is routed too. */
@@ -174,7 +175,7 @@ enum brg_err engine_start(struct brg_error *err)
 enum brg_err engine_init(const char *backend_dir, struct brg_error *err)
 {
 	(void)err;
-	snprintf(boot.dir, sizeof boot.dir, "%s", backend_dir ? backend_dir : "");
+	str_copy(boot.dir, sizeof boot.dir, backend_dir ? backend_dir : "");
 	return BRG_OK;
 }
 

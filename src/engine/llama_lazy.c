@@ -9,6 +9,7 @@
 
 #define BRG_LLAMA_LAZY_IMPL
 #include "engine/llama_lazy.h"
+#include "core/str.h"
 
 /* The Makefile passes the soname it links tools and tests against. */
 #ifndef BRG_LLAMA_SONAME
@@ -26,7 +27,7 @@ static void *open_lib(const char *dir, char why[2][512])
 	if (h)
 		return h;
 	const char *e = dlerror();
-	snprintf(why[0], sizeof why[0], "%s", e ? e : BRG_LLAMA_SONAME ": not found");
+	str_copy(why[0], sizeof why[0], e ? e : BRG_LLAMA_SONAME ": not found");
 	if (!dir || !*dir)
 		return NULL;
 	char path[4096];

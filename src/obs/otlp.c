@@ -37,6 +37,7 @@
 #include "core/clock.h"
 #include "core/curl_lazy.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define BODY_MAX ((size_t)16 << 20) /* a full batch of the largest spans fits many times */
 
@@ -205,7 +206,7 @@ enum brg_err trace_otlp_json(struct buf *out, const char *service_name,
                              const struct trace_span *spans, size_t n)
 {
 	struct trace_attr svc = {.key = "service.name"};
-	snprintf(svc.s, sizeof svc.s, "%s", service_name ? service_name : "");
+	str_copy(svc.s, sizeof svc.s, service_name ? service_name : "");
 	static const char head[] = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
 	enum brg_err rc = buf_append(out, head, sizeof head - 1);
 	if (!rc)
@@ -251,7 +252,7 @@ static bool post(CURL *c, const struct buf *body, long timeout_ms, char *why, si
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h);
 	if (rc != CURLE_OK)
-		snprintf(why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		str_copy(why, why_len, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (status < 200 || status > 299)
 		snprintf(why, why_len, "HTTP %ld", status);
 	return rc == CURLE_OK && status >= 200 && status <= 299;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/str.h"
 
 struct obs_request {
 	enum obs_endpoint ep;
@@ -73,8 +74,8 @@ void obs_request_begin(enum obs_endpoint ep, const char *method, const char *pat
                        const char *traceparent)
 {
 	cur = (struct obs_request){.ep = ep, .t_start_us = obs_now_us(), .is_active = true};
-	snprintf(cur.method, sizeof cur.method, "%s", method ? method : "");
-	snprintf(cur.path, sizeof cur.path, "%s", path ? path : "");
+	str_copy(cur.method, sizeof cur.method, method ? method : "");
+	str_copy(cur.path, sizeof cur.path, path ? path : "");
 	join_trace(traceparent);
 }
 

@@ -21,6 +21,7 @@
 
 #include "core/log.h"
 #include "orchestrate/orch_int.h"
+#include "core/str.h"
 
 #define N_CANDS (1 + PLAN_MAX_ALTERNATES)
 
@@ -92,8 +93,8 @@ static void deliver(struct alt_run *r)
 /* The candidate about to answer is the one the response names. */
 static void name_answerer(struct orch_info *info, const char *name)
 {
-	snprintf(info->model, sizeof info->model, "%s", name);
-	snprintf(info->models_used[0], sizeof info->models_used[0], "%s", name);
+	str_copy(info->model, sizeof info->model, name);
+	str_copy(info->models_used[0], sizeof info->models_used[0], name);
 }
 
 /*

@@ -37,6 +37,7 @@
 
 #include "orchestrate/answer_int.h"
 #include "orchestrate/reduce.h"
+#include "core/str.h"
 
 /* ---- bytes ------------------------------------------------------------ */
 
@@ -155,7 +156,7 @@ static uchar *skip_closers(uchar *p, uchar *end)
 static void set_answer(struct answer *out, enum answer_kind kind, const char *key)
 {
 	out->kind = kind;
-	snprintf(out->key, sizeof out->key, "%s", key);
+	str_copy(out->key, sizeof out->key, key);
 }
 
 /* ---- choices and yes/no ----------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "orchestrate/orch_int.h"
+#include "core/str.h"
 
 #define ANSWER_CAP ((size_t)256 << 10) /* one member's text inside a prompt */
 
@@ -52,7 +53,7 @@ static void answer(struct run *run, const char *text, const char *model)
 		return;
 	}
 	run->finish = GEN_FINISH_STOP;
-	snprintf(run->info->model, sizeof run->info->model, "%s", model);
+	str_copy(run->info->model, sizeof run->info->model, model);
 }
 
 /* The best text so far stands in for a failed later step (saga). */

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "orchestrate/orch_int.h"
+#include "core/str.h"
 
 static const char *mode_names[] = {"single",   "critique", "debate",
                                    "ensemble", "pipeline", "self_consistency"};
@@ -101,8 +102,8 @@ static enum brg_err run_single(struct orchestrator *o, struct orch_request *req,
                                struct orch_info *info, struct brg_error *err)
 {
 	const struct plan_member *m = &plan->members[0];
-	snprintf(info->model, sizeof info->model, "%s", m->name);
-	snprintf(info->models_used[0], sizeof info->models_used[0], "%s", m->name);
+	str_copy(info->model, sizeof info->model, m->name);
+	str_copy(info->models_used[0], sizeof info->models_used[0], m->name);
 	info->n_models_used = 1;
 	info->rounds = 1;
 	info->total_steps = 1;
@@ -256,7 +257,7 @@ static enum brg_err run_planned(struct orchestrator *o, struct orch_request *req
 		return BRG_E_BAD_REQUEST;
 	}
 	info->mode = (enum orch_mode)m;
-	snprintf(info->config, sizeof info->config, "%s", plan->preset);
+	str_copy(info->config, sizeof info->config, plan->preset);
 	if (m == ORCH_SINGLE)
 		return run_single(o, req, plan, sinks, info, err);
 	if (!req->gen.msgs || req->gen.n_choices != 1) {

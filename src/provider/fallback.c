@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "obs/obs.h"
+#include "core/str.h"
 
 #define MAX_MEMBERS 16
 
@@ -196,7 +197,7 @@ static void record(struct fallback *f, size_t m, const struct brg_error *e)
 		mb->open_until_ms = 0;
 		mb->has_succeeded = true;
 	} else {
-		snprintf(mb->last_error, sizeof mb->last_error, "%s", e->message);
+		str_copy(mb->last_error, sizeof mb->last_error, e->message);
 		if (++mb->consecutive_failures >= f->o.breaker_failures &&
 		    mb->open_until_ms <= brg_now_ms()) {
 			mb->open_until_ms =
@@ -304,7 +305,7 @@ static enum brg_err try_member(struct run *r, size_t m, bool is_first, struct br
 		                r->f->members[m].p.ops->name);
 	if (refuse_if_open(r->f, m, e))
 		return BRG_E_PROVIDER_UNAVAILABLE;
-	snprintf(r->model, sizeof r->model, "%s", model);
+	str_copy(r->model, sizeof r->model, model);
 	r->req.model = r->model;
 	r->member = m;
 	r->n_done = 0;
@@ -445,7 +446,7 @@ static struct run *run_new(struct fallback *f, const struct gen_request *req, st
 	r->f = f;
 	r->req = *req;
 	r->req.traceparent = call_trace_init(&r->trace, req->traceparent);
-	snprintf(r->orig_model, sizeof r->orig_model, "%s", req->model);
+	str_copy(r->orig_model, sizeof r->orig_model, req->model);
 	r->n = req->n_choices;
 	memcpy(r->outer, sinks, r->n * sizeof *sinks);
 	brg_error_clear(&r->tried);
@@ -642,7 +643,7 @@ static void check_one(struct fallback *f, size_t m)
 		mb->consecutive_failures = 0;
 		mb->open_until_ms = 0;
 	} else {
-		snprintf(mb->last_error, sizeof mb->last_error, "%s", e.message);
+		str_copy(mb->last_error, sizeof mb->last_error, e.message);
 	}
 	pthread_mutex_unlock(&f->mu);
 }

@@ -26,6 +26,7 @@
 #include "engine/engine.h"
 #include "obs/obs.h"
 #include "provider/local_int.h"
+#include "core/str.h"
 
 static const char *state_names[] = {"available", "loading", "loaded", "unloading", "failed"};
 
@@ -83,7 +84,7 @@ static enum brg_err load_locked(struct local_provider *lp, struct local_model *m
 		rc = BRG_E_MODEL_LOAD;
 		local.code = rc;
 		m->state = LM_FAILED;
-		snprintf(m->error, sizeof m->error, "%s", local.message);
+		str_copy(m->error, sizeof m->error, local.message);
 		log_error("model %s failed to load: %s", c->id, local.message);
 		if (err)
 			*err = local;
@@ -123,7 +124,7 @@ static enum brg_err start_load_locked(struct local_provider *lp, struct local_mo
 	} else {
 		m->state = LM_FAILED;
 		m->was_auto_unloaded = false;
-		snprintf(m->error, sizeof m->error, "%s", local.message);
+		str_copy(m->error, sizeof m->error, local.message);
 	}
 	if (rc != BRG_E_SHUTTING_DOWN)
 		log_warn("model %s not loaded: %s", m->cfg->id, local.message);

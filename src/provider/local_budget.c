@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "provider/local_int.h"
+#include "core/str.h"
 
 /* Bytes a model holds against the budget now (see local_int.h). */
 static size_t held_bytes(const struct local_model *m)
@@ -115,7 +116,7 @@ static void holders(const struct local_provider *lp, const struct local_model *s
 		if (m->state == LM_LOADED)
 			snprintf(state, sizeof state, "%d in flight", m->refs);
 		else
-			snprintf(state, sizeof state, "%s", what[m->state]);
+			str_copy(state, sizeof state, what[m->state]);
 		int w = snprintf(buf + used, len - used, "%s%s (%lld MB, %s)", used ? ", " : "",
 		                 m->cfg->id, local_mb(m->est.total_bytes), state);
 		if (w < 0)

@@ -34,6 +34,7 @@
 #include "provider/remote_int.h"
 #include "provider/sse.h"
 #include "provider/wire.h"
+#include "core/str.h"
 
 #define MAX_EVENT_BYTES   ((size_t)1 << 20)
 #define MAX_RETRY_AFTER_S 3600
@@ -72,7 +73,7 @@ static void url_for_humans(const char *url, char *out, size_t len)
 	if (at && (!slash || at < slash))
 		snprintf(out, len, "%.*s%s", (int)(host - url), url, at + 1);
 	else
-		snprintf(out, len, "%s", url);
+		str_copy(out, len, url);
 }
 
 void remote_xfer_fail(struct xfer *x, enum brg_err code, const char *fmt, ...)
@@ -230,7 +231,7 @@ static void upstream_message(const struct xfer *x, char *out, size_t len)
 	const char *body = x->err_body.data ? x->err_body.data : "";
 	if (wire_decode_openai(body, x->err_body.len, 0, &(size_t){0}, &d, &holder) == BRG_OK &&
 	    d.is_error)
-		snprintf(out, len, "%s", d.error);
+		str_copy(out, len, d.error);
 	else
 		snprintf(out, len, "no error message");
 	wire_holder_free(holder);
@@ -475,7 +476,9 @@ static bool rp_has_model(void *impl, const char *id)
 static void info_of(const struct remote_provider *rp, const char *model, model_info_fn fn, void *ud)
 {
 	char id[512];
-	snprintf(id, sizeof id, "%s:%s", rp->cfg->name, model);
+	str_copy(id, sizeof id, rp->cfg->name);
+	str_append(id, sizeof id, ":");
+	str_append(id, sizeof id, model);
 	struct model_info mi = {.id = id, .status = "remote", .owned_by = rp->cfg->name};
 	fn(ud, &mi);
 }

@@ -389,6 +389,12 @@ static void send_some(struct xfer *x)
 	h->state = X_READING;
 }
 
+static char *put(char *w, const char *s, size_t n)
+{
+	memcpy(w, s, n);
+	return w + n;
+}
+
 void remote_h1_start(struct xfer *x)
 {
 	struct h1_target *t = x->rp->h1;
@@ -412,14 +418,27 @@ void remote_h1_start(struct xfer *x)
 		h->head = p;
 		h->head_cap = need;
 	}
-	int n = snprintf(h->head, need, "POST %s%s HTTP/1.1\r\n", t->prefix, x->path);
-	memcpy(h->head + n, t->head[x->accept], t->head_len[x->accept]);
-	n += (int)t->head_len[x->accept];
-	if (x->traceparent[0])
-		n += snprintf(h->head + n, need - (size_t)n, "traceparent: %s\r\n", x->traceparent);
-	n +=
-	    snprintf(h->head + n, need - (size_t)n, "Content-Length: %zu\r\n\r\n", strlen(x->body));
-	h->head_len = (size_t)n;
+	/* Written by hand, not by snprintf: it runs on every request. */
+	char *w = h->head;
+	w = put(w, "POST ", 5);
+	w = put(w, t->prefix, strlen(t->prefix));
+	w = put(w, x->path, strlen(x->path));
+	w = put(w, " HTTP/1.1\r\n", 11);
+	w = put(w, t->head[x->accept], t->head_len[x->accept]);
+	if (x->traceparent[0]) {
+		w = put(w, "traceparent: ", 13);
+		w = put(w, x->traceparent, strlen(x->traceparent));
+		w = put(w, "\r\n", 2);
+	}
+	w = put(w, "Content-Length: ", 16);
+	char digits[24];
+	size_t i = sizeof digits, body_len = strlen(x->body);
+	do
+		digits[--i] = (char)('0' + body_len % 10);
+	while (body_len /= 10);
+	w = put(w, digits + i, sizeof digits - i);
+	w = put(w, "\r\n\r\n", 4);
+	h->head_len = (size_t)(w - h->head);
 	h->sent = 0;
 	h->has_retried = false;
 	h1_parser_init(&h->parser, false);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "route/route_int.h"
+#include "core/str.h"
 
 #define SCAN_MAX 16 /* models looked at: the pool holds at most 16 too */
 
@@ -113,11 +114,11 @@ static void list_one(void *ud, const struct model_info *mi)
 		return;
 	struct cand *c = &l->cs[l->n];
 	*c = (struct cand){.order = l->n};
-	snprintf(c->m.name, sizeof c->m.name, "%s", mi->id);
+	str_copy(c->m.name, sizeof c->m.name, mi->id);
 	/* A remote lists "vllm:m1"; the provider's own id is "m1". */
 	bool is_prefixed = !strncmp(mi->id, l->p->ops->name, plen) && mi->id[plen] == ':';
 	c->m.t.p = *l->p;
-	snprintf(c->m.t.model, sizeof c->m.t.model, "%s", mi->id + (is_prefixed ? plen + 1 : 0));
+	str_copy(c->m.t.model, sizeof c->m.t.model, mi->id + (is_prefixed ? plen + 1 : 0));
 	l->s.c = c;
 	score(&l->s, mi);
 	l->n++;
@@ -139,7 +140,7 @@ static size_t gather(struct router *r, const struct scorer *base, const char *co
 		if (strcmp(names[i], "auto") == 0 || strlen(names[i]) >= ROUTE_MODEL_MAX ||
 		    route_resolve(r, names[i], NULL, &c->m.t, NULL))
 			continue;
-		snprintf(c->m.name, sizeof c->m.name, "%s", names[i]);
+		str_copy(c->m.name, sizeof c->m.name, names[i]);
 		l.s.c = c;
 		if (c->m.t.p.ops->model)
 			c->m.t.p.ops->model(c->m.t.p.impl, c->m.t.model, score, &l.s);

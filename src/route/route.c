@@ -12,6 +12,7 @@
 
 #include "route/plan.h"
 #include "route/route_int.h"
+#include "core/str.h"
 
 static const struct {
 	const char *task;
@@ -148,7 +149,7 @@ static void auto_visit(void *ud, const struct model_info *m)
 	if (score > a->best_score) {
 		a->best_score = score;
 		a->best_provider = a->provider;
-		snprintf(a->best, sizeof a->best, "%s", m->id);
+		str_copy(a->best, sizeof a->best, m->id);
 	}
 }
 
@@ -171,7 +172,7 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 		if (!p->ops->is_open_catalog && !p->ops->has_model(p->impl, model))
 			return not_found(name, err);
 		out->p = *p;
-		snprintf(out->model, sizeof out->model, "%s", model);
+		str_copy(out->model, sizeof out->model, model);
 		return BRG_OK;
 	}
 	if (strcmp(name, "auto") == 0 && route_auto_is_enabled(r)) {
@@ -191,19 +192,19 @@ enum brg_err route_resolve(struct router *r, const char *name, const char *task_
 		if (a.best_score == 0)
 			return not_found(name, err);
 		out->p = r->providers[a.best_provider];
-		snprintf(out->model, sizeof out->model, "%s", a.best);
+		str_copy(out->model, sizeof out->model, a.best);
 		return BRG_OK;
 	}
 	for (size_t i = 0; i < r->n_providers; i++) {
 		if (r->providers[i].ops->has_model(r->providers[i].impl, model)) {
 			out->p = r->providers[i];
-			snprintf(out->model, sizeof out->model, "%s", model);
+			str_copy(out->model, sizeof out->model, model);
 			return BRG_OK;
 		}
 	}
 	if (r->default_provider >= 0) {
 		out->p = r->providers[r->default_provider];
-		snprintf(out->model, sizeof out->model, "%s", model);
+		str_copy(out->model, sizeof out->model, model);
 		return BRG_OK;
 	}
 	return not_found(name, err);
