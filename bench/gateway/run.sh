@@ -15,8 +15,13 @@
 #   bash bench/gateway/run.sh   (uses build/brigade, building it when missing)
 #
 # Environment:
-#   BENCH_SECONDS=10     measured seconds per run (after the warm-up)
-#   BENCH_WARMUP=2       warm-up seconds per run (not measured)
+#   BENCH_SECONDS=10     measured seconds per row, over all its rounds
+#   BENCH_ROUNDS=5       rounds per row: each round runs every path of the
+#                        row in turn (direct, relay, brigade) for
+#                        BENCH_SECONDS/BENCH_ROUNDS, so the machine's slow
+#                        spells fall on all paths alike; a row reports the
+#                        median of its rounds
+#   BENCH_WARMUP=1       warm-up seconds per round and path (not measured)
 #   BENCH_RATES="500 2000"
 #   BENCH_CONNECTIONS=32
 #   BENCH_STREAM_RATE=500  rate of the extra streaming (stream:true) pair; 0 skips it
@@ -27,8 +32,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
-SECONDS_MEASURED=${BENCH_SECONDS:-10}
-WARMUP=${BENCH_WARMUP:-2}
+SECONDS_TOTAL=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-5}
+SECONDS_MEASURED=$(((SECONDS_TOTAL + ROUNDS - 1) / ROUNDS))
+WARMUP=${BENCH_WARMUP:-1}
 RATES=${BENCH_RATES:-"500 2000"}
 CONNS=${BENCH_CONNECTIONS:-32}
 STREAM_RATE=${BENCH_STREAM_RATE:-500}
@@ -183,17 +190,73 @@ run_load() {
 	echo "    $line" >&2
 }
 
+# merge NAME: one result for NAME from its rounds NAME.r1 … NAME.rN: the
+# median of each latency and rate field, the sum of the counts, CPU ticks
+# and connections; the rounds' p50s are kept as p50_rounds for the report.
+merge() {
+	local name=$1 i
+	for i in $(seq 1 "$ROUNDS"); do
+		cat "$TMP/$name.r$i.res"
+	done | awk '
+		function median(k,   n, i, j, t, v) {
+			n = 0
+			for (i = 1; i <= NR; i++) v[++n] = val[i, k]
+			for (i = 1; i <= n; i++)
+				for (j = i + 1; j <= n; j++)
+					if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		}
+		{ for (i = 1; i <= NF; i++) { split($i, kv, "="); val[NR, kv[1]] = kv[2]; keys[kv[1]] = 1 } }
+		END {
+			line = ""
+			for (k in keys) {
+				if (k ~ /^(requests|errors|total|total_errors)$/) {
+					s = 0; for (i = 1; i <= NR; i++) s += val[i, k]; v = s
+				} else v = sprintf("%.1f", median(k))
+				line = line k "=" v " "
+			}
+			r = ""; for (i = 1; i <= NR; i++) r = r (i > 1 ? "," : "") val[i, "p50_us"]
+			print line "p50_rounds=" r
+		}' >"$TMP/$name.res"
+	local cpu=0 conns=0
+	for i in $(seq 1 "$ROUNDS"); do
+		cpu=$((cpu + $(cat "$TMP/$name.r$i.cpu")))
+		conns=$((conns + $(cat "$TMP/$name.r$i.conns")))
+		[[ -s $TMP/$name.r$i.err ]] && cp "$TMP/$name.r$i.err" "$TMP/$name.err"
+		rm -f "$TMP/$name.r$i.err"
+	done
+	echo "$cpu" >"$TMP/$name.cpu"
+	echo "$conns" >"$TMP/$name.conns"
+}
+
+# run_row RATE STREAM PATH…: ROUNDS rounds, each running every path in turn.
+run_row() {
+	local rate=$1 stream=$2 sfx="" path i port pid
+	shift 2
+	[[ $stream == 1 ]] && sfx="-stream"
+	for i in $(seq 1 "$ROUNDS"); do
+		for path in "$@"; do
+			case $path in
+			direct) port=$UPORT pid=$UP_PID ;;
+			relay) port=$RPORT pid=$RL_PID ;;
+			brigade) port=$BPORT pid=$BR_PID ;;
+			esac
+			run_load "$path-$rate$sfx.r$i" "$port" "$rate" "$stream" "$pid"
+		done
+	done
+	for path in "$@"; do
+		merge "$path-$rate$sfx"
+	done
+}
+
 echo "gateway benchmark: upstream on :$UPORT, relay on :$RPORT, brigade on :$BPORT" >&2
 ROWS=()
 for rate in $RATES; do
-	run_load "direct-$rate" "$UPORT" "$rate" 0 "$UP_PID"
-	run_load "relay-$rate" "$RPORT" "$rate" 0 "$RL_PID"
-	run_load "brigade-$rate" "$BPORT" "$rate" 0 "$BR_PID"
+	run_row "$rate" 0 direct relay brigade
 	ROWS+=("$rate:0")
 done
 if [[ $STREAM_RATE != 0 ]]; then
-	run_load "direct-$STREAM_RATE-stream" "$UPORT" "$STREAM_RATE" 1 "$UP_PID"
-	run_load "brigade-$STREAM_RATE-stream" "$BPORT" "$STREAM_RATE" 1 "$BR_PID"
+	run_row "$STREAM_RATE" 1 direct brigade
 	ROWS+=("$STREAM_RATE:1")
 fi
 
@@ -219,7 +282,9 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r)"
 	echo "- brigade: commit $COMMIT ($TREE), binary \`$BRIGADE\`${BRIGADE_BUILT_FROM:+, built from $BRIGADE_BUILT_FROM}"
 	echo "- load: \`bench/gateway/loadgen\`, open loop (latency from each request's scheduled time)," \
-		"$CONNS keep-alive connections, ${WARMUP} s warm-up then ${SECONDS_MEASURED} s measured per row"
+		"$CONNS keep-alive connections; each row is $ROUNDS rounds, and each round runs every path of" \
+		"the row in turn, ${WARMUP} s warm-up then ${SECONDS_MEASURED} s measured; a row's figures" \
+		"are the medians of its rounds (request, error and connection counts are sums)"
 	echo "- upstream: \`bench/gateway/upstream\` (C, one thread, epoll), same machine; brigade routes" \
 		"model \`fake\` to it as provider \`fake\` (\`kind: openai\`), no local models"
 	echo "- floor: \`bench/gateway/relay\` (C, one thread, epoll), a TCP byte relay in front of" \
@@ -289,6 +354,8 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 			a99=$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")
 			echo "Targets at 2000 req/s: added p50 ≤ 50 µs — $a50 µs, **$(verdict "$a50" 50)**;" \
 				"added p99 ≤ 250 µs — $a99 µs, **$(verdict "$a99" 250)**."
+			echo "The rounds' p50 at 2000 req/s, in order: direct $(field "$d" p50_rounds);" \
+				"via brigade $(field "$b" p50_rounds) µs."
 			r=$(cat "$TMP/relay-2000.res")
 			echo "A byte relay that parses nothing adds" \
 				"$(sub "$(field "$r" p50_us)" "$(field "$d" p50_us)") µs p50 /" \
