@@ -450,7 +450,7 @@ function report(dir) {
 		`after every workload ${fmt(s.end.rss_kib / 1024, 1)} MiB (anonymous ${fmt(s.end.anon_kib / 1024, 1)}, file ${fmt(s.end.file_kib / 1024, 1)}), overhead then ${fmt(100 * over(s.end), 1)}%`;
 	if (B['rss-idle']) {
 		const i = B['rss-idle'];
-		p(`- brigade idle memory: VmRSS ${fmt(i.rss_kib / 1024, 1)} MiB = anonymous ${fmt(i.anon_kib / 1024, 1)} + file ${fmt(i.file_kib / 1024, 1)} (mapped code: brigade, libc, libmicrohttpd with GnuTLS and the rest; llama.cpp is dlopened at the first load)`);
+		p(`- brigade idle memory: VmRSS ${fmt(i.rss_kib / 1024, 1)} MiB = anonymous ${fmt(i.anon_kib / 1024, 1)} + file ${fmt(i.file_kib / 1024, 1)} (mapped code: brigade, libc, jansson, libyaml and the rest; llama.cpp is dlopened at the first load)`);
 	}
 	if (rssB) p(rssLine('brigade', rssB));
 	if (rssL) p(rssLine('llama-server', rssL));
