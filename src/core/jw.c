@@ -3,6 +3,7 @@
  */
 #include "core/jw.h"
 
+#include "core/str.h"
 #include "core/utf8.h"
 
 #include <math.h>
@@ -125,21 +126,11 @@ void jw_str(struct jw *w, const char *s)
 		jw_strn(w, s, strlen(s));
 }
 
-/* The decimal digits of v into the end of out[0..24); returns the first. */
-static char *digits(unsigned long long v, char *end)
-{
-	do {
-		*--end = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return end;
-}
-
 void jw_int(struct jw *w, long long v)
 {
 	char n[24];
 	unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
-	char *p = digits(u, n + sizeof n);
+	char *p = str_digits(u, n + sizeof n);
 	if (v < 0)
 		*--p = '-';
 	jw_raw(w, p, (size_t)(n + sizeof n - p));
@@ -166,7 +157,7 @@ static bool short_real(struct jw *w, double v)
 	for (int i = 0; i < places; i++, frac /= 10)
 		*--end = (char)('0' + frac % 10);
 	*--end = '.';
-	char *p = digits((unsigned long long)(x / 10000), end);
+	char *p = str_digits((unsigned long long)(x / 10000), end);
 	if (signbit(v))
 		*--p = '-';
 	jw_raw(w, p, (size_t)(n + sizeof n - p));

@@ -30,4 +30,15 @@ static inline void str_append(char *dst, size_t size, const char *src)
 	str_copy(dst + at, size - at, src);
 }
 
+/* The decimal digits of v, written backwards ending just before 'end'
+ * (20 bytes at most before it); returns the first.  Can't fail. */
+static inline char *str_digits(unsigned long long v, char *end)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 #endif

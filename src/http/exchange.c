@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/pump.h"
+#include "core/str.h"
 #include "http/http_int.h"
 #include "http/keys.h"
 
@@ -155,11 +156,8 @@ static enum brg_err put(struct buf *b, const char *s)
 static enum brg_err put_uint(struct buf *b, unsigned long long v)
 {
 	char d[24];
-	size_t i = sizeof d;
-	do
-		d[--i] = (char)('0' + v % 10);
-	while (v /= 10);
-	return buf_append(b, d + i, sizeof d - i);
+	char *p = str_digits(v, d + sizeof d);
+	return buf_append(b, p, (size_t)(d + sizeof d - p));
 }
 
 /* Writes the status line and headers into 'head' (emptied first).  'len'

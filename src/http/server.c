@@ -226,21 +226,28 @@ static void refuse(struct http_exchange *x, int status)
 	http_fail(x, status, BRG_E_BAD_REQUEST, refusal(status));
 }
 
+/* Starts an exchange on c: counted as in progress until request_end. */
+static void exchange_begin(struct conn *c, struct http_exchange *x, int minor)
+{
+	*x = (struct http_exchange){.s = c->s,
+	                            .fd = c->fd,
+	                            .minor = minor,
+	                            .method = "",
+	                            .path = "",
+	                            .extra = &c->extra,
+	                            .out = &c->out};
+	buf_reset(&c->extra);
+	buf_init(&x->body, c->s->max_body_bytes);
+	request_begin(c->s);
+}
+
 /* Serves the request whose head is c->in[0, head_len).  Returns whether
  * the connection carries on; on true, c->in holds only what followed. */
 static bool serve(struct conn *c, struct http_head *h, size_t head_len)
 {
 	struct http_server *s = c->s;
-	struct http_exchange x = {.s = s,
-	                          .fd = c->fd,
-	                          .minor = h->minor,
-	                          .method = "",
-	                          .path = "",
-	                          .extra = &c->extra,
-	                          .out = &c->out};
-	buf_reset(&c->extra);
-	buf_init(&x.body, s->max_body_bytes);
-	request_begin(s);
+	struct http_exchange x;
+	exchange_begin(c, &x, h->minor);
 	struct http_framing f = {0};
 	int status = terminate_in_place(h, &x) ? http_head_framing(h, &f) : 400;
 	x.head = h;
@@ -299,17 +306,11 @@ static void *conn_main(void *arg)
 			continue;
 		}
 		if (n < 0) {
-			struct http_exchange x = {.s = c->s,
-			                          .fd = c->fd,
-			                          .minor = 1,
-			                          .method = "",
-			                          .path = "",
-			                          .extra = &c->extra,
-			                          .out = &c->out};
-			buf_reset(&c->extra);
-			request_begin(c->s);
+			struct http_exchange x;
+			exchange_begin(c, &x, 1);
 			refuse(&x, (int)-n);
 			request_end(c->s);
+			buf_fini(&x.body);
 			linger(c->fd);
 			break;
 		}

@@ -41,6 +41,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "provider/h1.h"
 #include "provider/remote_int.h"
 
@@ -432,11 +433,8 @@ void remote_h1_start(struct xfer *x)
 	}
 	w = put(w, "Content-Length: ", 16);
 	char digits[24];
-	size_t i = sizeof digits, body_len = strlen(x->body);
-	do
-		digits[--i] = (char)('0' + body_len % 10);
-	while (body_len /= 10);
-	w = put(w, digits + i, sizeof digits - i);
+	char *d = str_digits(strlen(x->body), digits + sizeof digits);
+	w = put(w, d, (size_t)(digits + sizeof digits - d));
 	w = put(w, "\r\n\r\n", 4);
 	h->head_len = (size_t)(w - h->head);
 	h->sent = 0;
