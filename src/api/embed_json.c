@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "core/jload.h"
 
 static enum brg_err bad(struct brg_error *err, const char *param, const char *msg)
 {
@@ -101,7 +102,7 @@ enum brg_err api_parse_embeddings(const char *body, size_t len, struct api_embed
 {
 	memset(r, 0, sizeof *r);
 	json_error_t je;
-	r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	r->root = jload(body, len, &je);
 	if (!r->root)
 		return brg_fail(err, BRG_E_BAD_JSON,
 		                "request body is not valid JSON: %s (line %d, column %d)", je.text,

@@ -12,6 +12,7 @@
 
 #include "api/api_int.h"
 #include "core/buf.h"
+#include "core/jload.h"
 #include "route/route.h"
 
 static enum brg_err bad(struct brg_error *err, const char *param, const char *fmt, const char *a)
@@ -230,7 +231,7 @@ static enum brg_err parse_common(const char *body, size_t len, struct api_reques
 	r->n = 1;
 	r->priority = 2;
 	json_error_t je;
-	r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	r->root = jload(body, len, &je);
 	if (!r->root) {
 		brg_fail(err, BRG_E_BAD_JSON,
 		         "request body is not valid JSON: %s (line %d, column %d)", je.text,

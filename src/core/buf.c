@@ -49,7 +49,7 @@ static enum brg_err reserve(struct buf *b, size_t extra)
 	return BRG_OK;
 }
 
-enum brg_err buf_append(struct buf *b, const void *p, size_t n)
+enum brg_err buf_append_grow(struct buf *b, const void *p, size_t n)
 {
 	enum brg_err err = reserve(b, n);
 	if (err)

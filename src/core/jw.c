@@ -22,6 +22,20 @@ static void out(struct jw *w, const void *p, size_t n)
 		w->err = buf_append(w->b, p, n);
 }
 
+/* One byte: a store when it fits, buf_append when the buffer must grow. */
+static inline void out1(struct jw *w, char ch)
+{
+	struct buf *b = w->b;
+	if (w->err)
+		return;
+	if (b->cap - b->len < 2) {
+		w->err = buf_append(b, &ch, 1);
+		return;
+	}
+	b->data[b->len++] = ch;
+	b->data[b->len] = '\0';
+}
+
 /* Before any value: the comma between members, or nothing after a key. */
 static bool begin_value(struct jw *w)
 {
@@ -33,7 +47,7 @@ static bool begin_value(struct jw *w)
 	}
 	uint64_t bit = (uint64_t)1 << w->depth;
 	if (w->has_member & bit)
-		out(w, ",", 1);
+		out1(w, ',');
 	w->has_member |= bit;
 	return !w->err;
 }
@@ -46,7 +60,7 @@ void jw_open(struct jw *w, char bracket)
 		w->err = BRG_E_INTERNAL;
 		return;
 	}
-	out(w, &bracket, 1);
+	out1(w, bracket);
 	w->depth++;
 	w->has_member &= ~((uint64_t)1 << w->depth);
 }
@@ -60,13 +74,13 @@ void jw_close(struct jw *w, char bracket)
 		return;
 	}
 	w->depth--;
-	out(w, &bracket, 1);
+	out1(w, bracket);
 }
 
 static void quoted(struct jw *w, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
-	out(w, "\"", 1);
+	out1(w, '"');
 	while (p < end && !w->err) {
 		unsigned char c = *p;
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
@@ -98,7 +112,7 @@ static void quoted(struct jw *w, const char *s, size_t len)
 		run = ++p;
 	}
 	out(w, run, (size_t)(p - run));
-	out(w, "\"", 1);
+	out1(w, '"');
 }
 
 void jw_key(struct jw *w, const char *key)
@@ -106,9 +120,18 @@ void jw_key(struct jw *w, const char *key)
 	if (w->is_after_key || !begin_value(w))
 		return;
 	size_t n = strlen(key);
-	out(w, "\"", 1);
-	out(w, key, n);
-	out(w, "\":", 2);
+	struct buf *b = w->b;
+	if (n + 3 < b->cap - b->len) { /* the common case: "key": in place */
+		char *d = b->data + b->len;
+		d[0] = '"';
+		memcpy(d + 1, key, n);
+		memcpy(d + 1 + n, "\":", 3); /* with the NUL */
+		b->len += n + 3;
+	} else {
+		out1(w, '"');
+		out(w, key, n);
+		out(w, "\":", 2);
+	}
 	w->is_after_key = true;
 }
 
@@ -164,6 +187,37 @@ static bool short_real(struct jw *w, double v)
 	return true;
 }
 
+/* A float below 10 in magnitude with at most four decimals (0.7, 0.95:
+ * sampling settings, written on every upstream request) without printf.
+ * In that range the fewest decimals that read back as f are the fewest
+ * significant digits %g would search for, and %g prints them without an
+ * exponent, so the text is the one the loop in jw_float gives. */
+static bool short_float(struct jw *w, float f)
+{
+	float a = fabsf(f);
+	if (!(a < 10.0f))
+		return false;
+	static const double scale[5] = {1, 10, 100, 1000, 10000};
+	for (int d = 0; d <= 4; d++) {
+		long long x = llround((double)a * scale[d]);
+		if ((float)((double)x / scale[d]) != a)
+			continue;
+		char n[16];
+		char *end = n + sizeof n;
+		if (d == 0)
+			*--end = '0';
+		for (int i = 0; i < d; i++, x /= 10)
+			*--end = (char)('0' + x % 10);
+		*--end = '.';
+		char *p = str_digits((unsigned long long)x, end);
+		if (signbit(f))
+			*--p = '-';
+		jw_raw(w, p, (size_t)(n + sizeof n - p));
+		return true;
+	}
+	return false;
+}
+
 /* A number printed by %g, written as jansson writes a real: with ".0"
  * when it has neither a point nor an exponent (n has room for it). */
 static void raw_real(struct jw *w, char *n, int len)
@@ -200,6 +254,8 @@ void jw_float(struct jw *w, float f)
 		jw_null(w);
 		return;
 	}
+	if (short_float(w, f))
+		return;
 	char n[40];
 	int len = 0;
 	for (int prec = 1; prec <= 9; prec++) { /* 9 digits always read back */

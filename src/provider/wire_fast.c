@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/jload.h"
 #include "core/utf8.h"
 #include "provider/wire.h"
 
@@ -40,8 +41,10 @@ struct str {
 
 static void skip_ws(struct scan *c)
 {
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-		c->p++;
+	const unsigned char *p = c->p, *end = c->end;
+	while (p < end && (JSON_BYTE_CLASS[*p] & JSON_WS))
+		p++;
+	c->p = p;
 }
 
 static bool eat(struct scan *c, char ch)
@@ -63,21 +66,6 @@ static bool utf8_step(struct scan *c)
 	return n > 0;
 }
 
-static int hex4(const unsigned char *p)
-{
-	int v = 0;
-	for (int i = 0; i < 4; i++) {
-		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
-		        : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
-		        : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
-		                                     : -1;
-		if (d < 0)
-			return -1;
-		v = v << 4 | d;
-	}
-	return v;
-}
-
 static bool put(struct scan *c, const void *bytes, size_t n)
 {
 	if (c->is_dry)
@@ -92,36 +80,10 @@ static bool put(struct scan *c, const void *bytes, size_t n)
 /* One escape after the backslash, decoded into the scratch space. */
 static bool unescape(struct scan *c)
 {
-	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	if (c->p >= c->end)
-		return false;
-	const char *e = memchr(from, *c->p, sizeof from - 1);
-	if (e) {
-		c->p++;
-		return put(c, &to[e - from], 1);
-	}
-	if (*c->p != 'u' || c->end - c->p < 5)
-		return false;
-	long cp = hex4(c->p + 1);
-	c->p += 5;
-	if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-		return false;
-	if (cp >= 0xD800 && cp <= 0xDBFF) {
-		if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u')
-			return false;
-		long lo = hex4(c->p + 2);
-		if (lo < 0xDC00 || lo > 0xDFFF)
-			return false;
-		c->p += 6;
-		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-	}
 	unsigned char u[4];
-	size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-	static const unsigned char lead[5] = {0, 0, 0xC0, 0xE0, 0xF0};
-	for (size_t i = n - 1; i > 0; i--, cp >>= 6)
-		u[i] = (unsigned char)(0x80 | (cp & 0x3F));
-	u[0] = (unsigned char)(lead[n] | cp);
-	return put(c, u, n);
+	size_t n, took = json_unescape(c->p, c->end, u, &n);
+	c->p += took;
+	return took && put(c, u, n);
 }
 
 /* A string at the cursor (after optional blanks).  Without escapes it is
@@ -137,6 +99,16 @@ static bool string(struct scan *c, struct str *out, bool decode)
 	out->has_escape = false;
 	c->is_dry = !decode;
 	while (c->p < c->end) {
+		/* The run of plain ASCII up to the next quote, backslash, control
+		 * or non-ASCII byte, in one step. */
+		const unsigned char *q = c->p, *end = c->end;
+		while (q < end && (JSON_BYTE_CLASS[*q] & JSON_PLAIN))
+			q++;
+		if (out->has_escape && !put(c, c->p, (size_t)(q - c->p)))
+			return false;
+		c->p = q;
+		if (c->p == c->end)
+			break;
 		unsigned char b = *c->p;
 		if (b == '"') {
 			if (out->has_escape) {
@@ -158,14 +130,11 @@ static bool string(struct scan *c, struct str *out, bool decode)
 			c->p++;
 			if (!unescape(c))
 				return false;
-		} else if (b >= 0x80) {
-			const unsigned char *q = c->p;
-			if (!utf8_step(c) || (out->has_escape && !put(c, q, (size_t)(c->p - q))))
+		} else { /* b >= 0x80 */
+			const unsigned char *lead = c->p;
+			if (!utf8_step(c) ||
+			    (out->has_escape && !put(c, lead, (size_t)(c->p - lead))))
 				return false;
-		} else {
-			if (out->has_escape && !put(c, c->p, 1))
-				return false;
-			c->p++;
 		}
 	}
 	return false;

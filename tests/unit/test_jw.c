@@ -94,6 +94,48 @@ static void test_reals_read_back_exactly_and_always_look_real(void **state)
 	buf_fini(&b);
 }
 
+/* The shortest %g text that reads back, with ".0" when it looks whole:
+ * what jw_float wrote before its fast path, and must still write. */
+static void printf_float(float f, char *n, size_t cap)
+{
+	int len = 0;
+	for (int prec = 1; prec <= 9; prec++) {
+		len = snprintf(n, cap, "%.*g", prec, (double)f);
+		if (strtof(n, NULL) == f)
+			break;
+	}
+	if (!strpbrk(n, ".e"))
+		memcpy(n + len, ".0", 3);
+}
+
+/* jw_float's fast path (below 10, at most four decimals) writes exactly
+ * the text of the printf search, for every such value and random ones. */
+static void test_floats_write_as_printf_would(void **state)
+{
+	(void)state;
+	srand(11);
+	for (int i = 0; i < 400000; i++) {
+		float f;
+		if (i < 200000) {
+			f = (float)((i % 100000) / 10000.0) * (i < 100000 ? 1.0f : -1.0f);
+		} else {
+			uint32_t u = (uint32_t)rand() << 16 ^ (uint32_t)rand();
+			memcpy(&f, &u, sizeof f);
+			if (!isfinite(f))
+				continue;
+		}
+		char want[48];
+		printf_float(f, want, sizeof want);
+		struct buf b;
+		buf_init(&b, 64);
+		struct jw w;
+		jw_init(&w, &b);
+		jw_float(&w, f);
+		assert_string_equal(b.data, want);
+		buf_fini(&b);
+	}
+}
+
 /* Every string of random bytes: valid UTF-8 is written exactly as
  * jansson writes it; anything else is refused. */
 static void test_strings_escape_as_jansson_does(void **state)
@@ -170,6 +212,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_document_reads_back_with_commas_in_place),
 	    cmocka_unit_test(test_reals_read_back_exactly_and_always_look_real),
+	    cmocka_unit_test(test_floats_write_as_printf_would),
 	    cmocka_unit_test(test_strings_escape_as_jansson_does),
 	    cmocka_unit_test(test_cap_misuse_and_sticky_errors),
 	};

@@ -1,0 +1,313 @@
+/*
+ * jload.c — see jload.h.  Every path that is not plainly valid JSON
+ * returns NULL from the fast reader; jload then asks jansson.
+ */
+#include "core/jload.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/utf8.h"
+
+#define MAX_DEPTH  64 /* deeper is jansson's (it allows 2048) */
+#define MAX_NUMBER 64
+
+const unsigned char JSON_BYTE_CLASS[256] = {
+    ['\t'] = JSON_WS,
+    ['\n'] = JSON_WS,
+    ['\r'] = JSON_WS,
+    [' '] = JSON_WS | JSON_PLAIN,
+    ['!'] = JSON_PLAIN,
+    /* '"' (0x22) and '\\' (0x5C) are not plain; GNU ranges for the rest */
+    [0x23 ... 0x5B] = JSON_PLAIN,
+    [0x5D ... 0x7F] = JSON_PLAIN,
+};
+
+struct rd {
+	const unsigned char *p, *end;
+	char *tmp; /* decoded escaped strings; as long as the input */
+	int depth;
+};
+
+static void skip_ws(struct rd *r)
+{
+	const unsigned char *p = r->p, *end = r->end;
+	while (p < end && (JSON_BYTE_CLASS[*p] & JSON_WS))
+		p++;
+	r->p = p;
+}
+
+static bool eat(struct rd *r, unsigned char ch)
+{
+	skip_ws(r);
+	if (r->p < r->end && *r->p == ch) {
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+static long hex4(const unsigned char *p)
+{
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+		        : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+		        : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+		                                     : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+size_t json_unescape(const unsigned char *p, const unsigned char *end, unsigned char out[4],
+                     size_t *out_len)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	if (p >= end)
+		return 0;
+	const char *e = memchr(from, *p, sizeof from - 1);
+	if (e) {
+		out[0] = (unsigned char)to[e - from];
+		*out_len = 1;
+		return 1;
+	}
+	if (*p != 'u' || end - p < 5)
+		return 0;
+	long cp = hex4(p + 1);
+	size_t took = 5;
+	if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+		return 0;
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		if (end - p < 11 || p[5] != '\\' || p[6] != 'u')
+			return 0;
+		long lo = hex4(p + 7);
+		if (lo < 0xDC00 || lo > 0xDFFF)
+			return 0;
+		took = 11;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	static const unsigned char lead[5] = {0, 0, 0xC0, 0xE0, 0xF0};
+	for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+		out[i] = (unsigned char)(0x80 | (cp & 0x3F));
+	out[0] = (unsigned char)(lead[n] | cp);
+	*out_len = n;
+	return took;
+}
+
+/*
+ * A string at the cursor (blanks skipped).  Without escapes *s borrows
+ * the input; with them it is decoded into r->tmp, which the next string
+ * overwrites (so 'may_escape' is false for keys, which must outlive their
+ * value).  An escape never decodes longer than it is written, so tmp, as
+ * long as the input, always has room.
+ */
+static bool string(struct rd *r, const char **s, size_t *len, bool may_escape)
+{
+	if (!eat(r, '"'))
+		return false;
+	const unsigned char *start = r->p, *end = r->end;
+	char *o = NULL;
+	for (;;) {
+		const unsigned char *q = r->p;
+		while (q < end && (JSON_BYTE_CLASS[*q] & JSON_PLAIN))
+			q++;
+		if (o) {
+			memcpy(o, r->p, (size_t)(q - r->p));
+			o += q - r->p;
+		}
+		r->p = q;
+		if (q == end || *q < 0x20)
+			return false;
+		if (*q == '"') {
+			r->p++;
+			*s = o ? r->tmp : (const char *)start;
+			*len = o ? (size_t)(o - r->tmp) : (size_t)(q - start);
+			return true;
+		}
+		if (*q == '\\') {
+			if (!may_escape)
+				return false;
+			if (!o) {
+				memcpy(r->tmp, start, (size_t)(q - start));
+				o = r->tmp + (q - start);
+			}
+			size_t n;
+			size_t took = json_unescape(++r->p, end, (unsigned char *)o, &n);
+			if (!took || (n == 1 && *o == '\0')) /* \u0000 is jansson's error */
+				return false;
+			r->p += took;
+			o += n;
+			continue;
+		}
+		size_t n = utf8_len(q, (size_t)(end - q)); /* q >= 0x80 */
+		if (!n)
+			return false;
+		if (o) {
+			memcpy(o, q, n);
+			o += n;
+		}
+		r->p += n;
+	}
+}
+
+static size_t digits(struct rd *r)
+{
+	const unsigned char *start = r->p;
+	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+		r->p++;
+	return (size_t)(r->p - start);
+}
+
+/* A number by JSON's grammar, converted as jansson converts it (strtoll,
+ * strtod); out of range is jansson's error. */
+static json_t *number(struct rd *r)
+{
+	const unsigned char *start = r->p;
+	bool is_real = false;
+	if (r->p < r->end && *r->p == '-')
+		r->p++;
+	const unsigned char *int_start = r->p;
+	size_t n_int = digits(r);
+	if (!n_int || (n_int > 1 && *int_start == '0'))
+		return NULL;
+	if (r->p < r->end && *r->p == '.') {
+		r->p++;
+		if (!digits(r))
+			return NULL;
+		is_real = true;
+	}
+	if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+		r->p++;
+		if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+			r->p++;
+		if (!digits(r))
+			return NULL;
+		is_real = true;
+	}
+	size_t len = (size_t)(r->p - start);
+	if (len >= MAX_NUMBER)
+		return NULL;
+	char text[MAX_NUMBER];
+	memcpy(text, start, len);
+	text[len] = '\0';
+	errno = 0;
+	if (!is_real) {
+		long long v = strtoll(text, NULL, 10);
+		return errno ? NULL : json_integer(v);
+	}
+	double d = strtod(text, NULL);
+	return errno ? NULL : json_real(d);
+}
+
+static bool literal(struct rd *r, const char *word, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0)
+		return false;
+	r->p += n;
+	return true;
+}
+
+static json_t *value(struct rd *r);
+
+static json_t *object(struct rd *r)
+{
+	json_t *o = json_object();
+	if (!o || eat(r, '}'))
+		return o;
+	do {
+		const char *key;
+		size_t key_len;
+		if (!string(r, &key, &key_len, false) || !eat(r, ':') ||
+		    json_object_getn(o, key, key_len))
+			goto fail;
+		json_t *v = value(r);
+		if (!v || json_object_setn_new_nocheck(o, key, key_len, v))
+			goto fail;
+	} while (eat(r, ','));
+	if (eat(r, '}'))
+		return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *array(struct rd *r)
+{
+	json_t *a = json_array();
+	if (!a || eat(r, ']'))
+		return a;
+	do {
+		json_t *v = value(r);
+		if (!v || json_array_append_new(a, v))
+			goto fail;
+	} while (eat(r, ','));
+	if (eat(r, ']'))
+		return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static json_t *value(struct rd *r)
+{
+	skip_ws(r);
+	if (r->p >= r->end)
+		return NULL;
+	switch (*r->p) {
+	case '"': {
+		const char *s;
+		size_t len;
+		return string(r, &s, &len, true) ? json_stringn_nocheck(s, len) : NULL;
+	}
+	case '{':
+	case '[': {
+		if (++r->depth > MAX_DEPTH)
+			return NULL;
+		bool is_object = *r->p++ == '{';
+		json_t *v = is_object ? object(r) : array(r);
+		r->depth--;
+		return v;
+	}
+	case 't':
+		return literal(r, "true", 4) ? json_true() : NULL;
+	case 'f':
+		return literal(r, "false", 5) ? json_false() : NULL;
+	case 'n':
+		return literal(r, "null", 4) ? json_null() : NULL;
+	default:
+		return number(r);
+	}
+}
+
+json_t *jload_fast(const char *s, size_t len)
+{
+	struct rd r = {(const unsigned char *)s, (const unsigned char *)s + len, NULL, 0};
+	skip_ws(&r);
+	if (r.p == r.end || (*r.p != '{' && *r.p != '[')) /* jansson wants one at the top */
+		return NULL;
+	char small[512];
+	r.tmp = len <= sizeof small ? small : malloc(len);
+	if (!r.tmp)
+		return NULL;
+	json_t *root = value(&r);
+	skip_ws(&r);
+	if (root && r.p != r.end) {
+		json_decref(root);
+		root = NULL;
+	}
+	if (r.tmp != small)
+		free(r.tmp);
+	return root;
+}
+
+json_t *jload(const char *s, size_t len, json_error_t *err)
+{
+	json_t *root = jload_fast(s, len);
+	return root ? root : json_loadb(s, len, JSON_REJECT_DUPLICATES, err);
+}
