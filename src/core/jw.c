@@ -115,11 +115,10 @@ static void quoted(struct jw *w, const char *s, size_t len)
 	out1(w, '"');
 }
 
-void jw_key(struct jw *w, const char *key)
+void jw_keyn(struct jw *w, const char *key, size_t n)
 {
 	if (w->is_after_key || !begin_value(w))
 		return;
-	size_t n = strlen(key);
 	struct buf *b = w->b;
 	if (n + 3 < b->cap - b->len) { /* the common case: "key": in place */
 		char *d = b->data + b->len;

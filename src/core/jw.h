@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -45,8 +46,13 @@ void jw_init(struct jw *w, struct buf *b);
 void jw_open(struct jw *w, char bracket);
 void jw_close(struct jw *w, char bracket);
 /* An object member's name: a literal of the program's, written as is
- * (nothing in it needs escaping), never text from outside. */
-void jw_key(struct jw *w, const char *key);
+ * (nothing in it needs escaping), never text from outside.  Inline so a
+ * literal's length is known when compiling, not counted each time. */
+void jw_keyn(struct jw *w, const char *key, size_t len);
+static inline void jw_key(struct jw *w, const char *key)
+{
+	jw_keyn(w, key, strlen(key));
+}
 /* A string value; NULL writes null. */
 void jw_str(struct jw *w, const char *s);
 void jw_strn(struct jw *w, const char *s, size_t len);
