@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
-#include "core/jload.h"
+#include "api/jload.h"
 
 static enum brg_err bad(struct brg_error *err, const char *param, const char *msg)
 {

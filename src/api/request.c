@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/jload.h"
 #include "core/buf.h"
-#include "core/jload.h"
 #include "route/route.h"
 
 static enum brg_err bad(struct brg_error *err, const char *param, const char *fmt, const char *a)

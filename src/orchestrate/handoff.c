@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jload.h"
 #include "orchestrate/context_int.h"
 
 /* The five lists by their spec names, so each rule is written once. */
@@ -311,7 +310,7 @@ enum brg_err handoff_from_json(const char *json, size_t len, struct handoff *out
 	if (!json)
 		return brg_fail(err, BRG_E_BAD_REQUEST, "handoff_from_json: no input");
 	json_error_t je;
-	json_t *root = jload(json, len, &je);
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	enum brg_err rc;
 	if (!json_is_object(root)) {
 		rc = invalid(err, "handoff", "not a JSON object (%s)",

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/jload.h"
+#include "core/jscan.h"
 #include "core/utf8.h"
 #include "provider/wire.h"
 

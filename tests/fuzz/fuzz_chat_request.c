@@ -1,4 +1,4 @@
-// sources: src/api/request.c src/route/*.c src/orchestrate/*.c
+// sources: src/api/request.c src/api/jload.c src/route/*.c src/orchestrate/*.c
 // sources: src/provider/fallback.c src/core/*.c src/obs/*.c src/config/*.c
 // libs: -ljansson -lyaml -lpthread
 /*

@@ -1,5 +1,5 @@
 // sources: src/orchestrate/context.c src/orchestrate/handoff.c src/orchestrate/contamination.c
-// sources: src/core/err.c src/core/buf.c src/core/utf8.c src/core/jload.c
+// sources: src/core/err.c src/core/buf.c src/core/utf8.c
 // libs: -ljansson -lm
 /*
  * fuzz_context.c — libFuzzer harness for orchestrate/context.c, handoff.c

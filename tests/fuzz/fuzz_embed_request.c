@@ -1,4 +1,4 @@
-// sources: src/api/embed_json.c src/core/*.c
+// sources: src/api/embed_json.c src/api/jload.c src/core/*.c
 // libs: -ljansson -lpthread
 /*
  * fuzz_embed_request.c — libFuzzer harness for api/embed_json.c: the bytes

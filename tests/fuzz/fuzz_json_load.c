@@ -1,7 +1,7 @@
-// sources: src/core/jload.c src/core/utf8.c
+// sources: src/api/jload.c src/core/jscan.c src/core/utf8.c
 // libs: -ljansson
 /*
- * fuzz_json_load.c — libFuzzer harness for core/jload.c, differential
+ * fuzz_json_load.c — libFuzzer harness for api/jload.c, differential
  * against jansson's own reader.
  *
  * The bytes are a request body.  Checks: whenever the fast reader accepts
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jload.h"
+#include "api/jload.h"
 
 static void check(bool ok)
 {

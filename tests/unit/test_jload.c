@@ -1,5 +1,5 @@
 /*
- * test_jload.c — the fast JSON reader (core/jload.c): request bodies read
+ * test_jload.c — the fast JSON reader (api/jload.c): request bodies read
  * to the tree jansson builds; whatever it is not sure of handed to
  * jansson, whose errors come back unchanged.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/jload.h"
+#include "api/jload.h"
 
 static void assert_same_as_jansson(const char *s)
 {

@@ -10,24 +10,11 @@
  * hands to json_loadb, so errors and their messages are jansson's.
  * fuzz_json_load checks that both give the same tree for every input.
  */
-#ifndef BRG_CORE_JLOAD_H
-#define BRG_CORE_JLOAD_H
+#ifndef BRG_API_JLOAD_H
+#define BRG_API_JLOAD_H
 
 #include <jansson.h>
 #include <stddef.h>
-
-/* What a JSON byte is, for scanners that take one table load per byte:
- * JSON_WS for the four blanks, JSON_PLAIN for ASCII a string holds as is
- * (not '"', '\\', a control byte or a byte >= 0x80). */
-enum { JSON_WS = 1, JSON_PLAIN = 2 };
-extern const unsigned char JSON_BYTE_CLASS[256];
-
-/* One JSON escape: p points after the backslash, end bounds it.  Writes
- * the character's UTF-8 (1-4 bytes, \u0000 as a NUL byte) to out and
- * returns how many bytes of input it took (a surrogate pair is 11); 0
- * when it is not a valid escape (jansson's rules: no lone surrogates). */
-size_t json_unescape(const unsigned char *p, const unsigned char *end, unsigned char out[4],
-                     size_t *out_len);
 
 /* As json_loadb(s, len, JSON_REJECT_DUPLICATES, err). */
 json_t *jload(const char *s, size_t len, json_error_t *err);
