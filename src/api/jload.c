@@ -23,10 +23,7 @@ struct rd {
 
 static void skip_ws(struct rd *r)
 {
-	const unsigned char *p = r->p, *end = r->end;
-	while (p < end && (JSON_BYTE_CLASS[*p] & JSON_WS))
-		p++;
-	r->p = p;
+	r->p = json_skip(r->p, r->end, JSON_WS);
 }
 
 static bool eat(struct rd *r, unsigned char ch)
@@ -53,9 +50,7 @@ static bool string(struct rd *r, const char **s, size_t *len, bool may_escape)
 	const unsigned char *start = r->p, *end = r->end;
 	char *o = NULL;
 	for (;;) {
-		const unsigned char *q = r->p;
-		while (q < end && (JSON_BYTE_CLASS[*q] & JSON_PLAIN))
-			q++;
+		const unsigned char *q = json_skip(r->p, end, JSON_PLAIN);
 		if (o) {
 			memcpy(o, r->p, (size_t)(q - r->p));
 			o += q - r->p;

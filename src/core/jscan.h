@@ -16,6 +16,17 @@
 enum { JSON_WS = 1, JSON_PLAIN = 2 };
 extern const unsigned char JSON_BYTE_CLASS[256];
 
+/* The first byte at or after p (before end) not of 'class': the scanners'
+ * two hot loops, past blanks (JSON_WS) and runs of plain string bytes
+ * (JSON_PLAIN). */
+static inline const unsigned char *json_skip(const unsigned char *p, const unsigned char *end,
+                                             unsigned char class)
+{
+	while (p < end && (JSON_BYTE_CLASS[*p] & class))
+		p++;
+	return p;
+}
+
 /* One JSON escape: p points after the backslash, end bounds it.  Writes
  * the character's UTF-8 (1-4 bytes, \u0000 as a NUL byte) to out and
  * returns how many bytes of input it took (a surrogate pair is 11); 0

@@ -3,6 +3,7 @@
  */
 #include "core/jw.h"
 
+#include "core/jscan.h"
 #include "core/str.h"
 #include "core/utf8.h"
 
@@ -22,18 +23,12 @@ static void out(struct jw *w, const void *p, size_t n)
 		w->err = buf_append(w->b, p, n);
 }
 
-/* One byte: a store when it fits, buf_append when the buffer must grow. */
+/* One byte: with the length known here, buf_append inlines to a store
+ * when the byte fits. */
 static inline void out1(struct jw *w, char ch)
 {
-	struct buf *b = w->b;
-	if (w->err)
-		return;
-	if (b->cap - b->len < 2) {
-		w->err = buf_append(b, &ch, 1);
-		return;
-	}
-	b->data[b->len++] = ch;
-	b->data[b->len] = '\0';
+	if (!w->err)
+		w->err = buf_append(w->b, &ch, 1);
 }
 
 /* Before any value: the comma between members, or nothing after a key. */
@@ -83,7 +78,7 @@ static void quoted(struct jw *w, const char *s, size_t len)
 	out1(w, '"');
 	while (p < end && !w->err) {
 		unsigned char c = *p;
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		if (JSON_BYTE_CLASS[c] & JSON_PLAIN) {
 			p++;
 			continue;
 		}

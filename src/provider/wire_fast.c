@@ -41,10 +41,7 @@ struct str {
 
 static void skip_ws(struct scan *c)
 {
-	const unsigned char *p = c->p, *end = c->end;
-	while (p < end && (JSON_BYTE_CLASS[*p] & JSON_WS))
-		p++;
-	c->p = p;
+	c->p = json_skip(c->p, c->end, JSON_WS);
 }
 
 static bool eat(struct scan *c, char ch)
@@ -101,9 +98,7 @@ static bool string(struct scan *c, struct str *out, bool decode)
 	while (c->p < c->end) {
 		/* The run of plain ASCII up to the next quote, backslash, control
 		 * or non-ASCII byte, in one step. */
-		const unsigned char *q = c->p, *end = c->end;
-		while (q < end && (JSON_BYTE_CLASS[*q] & JSON_PLAIN))
-			q++;
+		const unsigned char *q = json_skip(c->p, c->end, JSON_PLAIN);
 		if (out->has_escape && !put(c, c->p, (size_t)(q - c->p)))
 			return false;
 		c->p = q;
