@@ -98,17 +98,35 @@ static void make_id(char *out, size_t len, const char *prefix)
 
 static void run_observe(struct run *r);
 
-static void run_free(struct run *r)
+/*
+ * Stops the work and gives its turn back (admit/admit.h).  Called before
+ * the last bytes of an answer are handed to http/, so that a client's
+ * next request, sent the moment this answer ends, finds the turn free
+ * rather than a full queue.  Idempotent.
+ */
+static void run_stop(struct run *r)
 {
-	if (!r)
-		return;
-	run_observe(r);
 	if (r->s) {
 		/* Producers may still hold sinks: stop them and wait them out. */
 		gen_stream_cancel(r->s);
 		gen_stream_wait_all_done(r->s);
 	}
-	admit_leave(r->a->admit, &r->ticket); /* the work has stopped: the next may start */
+	admit_leave(r->a->admit, &r->ticket);
+}
+
+/* The run's last word when it fails. */
+static void run_reply_error(struct run *r, const struct brg_error *e)
+{
+	run_stop(r);
+	api_reply_error(r->x, e);
+}
+
+static void run_free(struct run *r)
+{
+	if (!r)
+		return;
+	run_observe(r);
+	run_stop(r);
 	gen_stream_free(r->s);
 	for (size_t i = 0; i < API_MAX_N; i++)
 		buf_fini(&r->text[i]);
@@ -427,16 +445,17 @@ static void run_blocking(struct run *r)
 		}
 		if (w == HTTP_WAIT_TIMEOUT) {
 			api_fail_timeout(&e, r->a->opts.request_timeout_s, "generating");
-			api_reply_error(r->x, &e);
-			return; /* run_free cancels the work and frees its slot */
+			run_reply_error(r, &e);
+			return;
 		}
 		if (run_collect(r)) {
 			brg_fail(&e, BRG_E_TOO_LARGE,
 			         "the generated text exceeds the output limit");
-			api_reply_error(r->x, &e);
+			run_reply_error(r, &e);
 			return;
 		}
 	}
+	run_stop(r); /* every choice is done: the turn is free before the answer goes */
 	if (run_error(r, &e) || prepend_prompts(r)) {
 		if (e.code == BRG_OK)
 			brg_fail(&e, BRG_E_NOMEM, "out of memory");
@@ -532,6 +551,7 @@ static void sse_choice(struct run *r, size_t i, const char *text, size_t len, co
 static void sse_end(struct run *r, const struct brg_error *e)
 {
 	r->has_sent_end = true;
+	run_stop(r);
 	if (e) {
 		/* No [DONE] after an error: a client must never take a broken
 		 * answer for a complete one. */
@@ -653,18 +673,18 @@ static bool run_streaming(struct run *r)
 			return false; /* no reply: http/ drops the connection */
 		if (w == HTTP_WAIT_TIMEOUT) {
 			api_fail_timeout(&e, r->a->opts.request_timeout_s, "generating");
-			api_reply_error(r->x, &e);
+			run_reply_error(r, &e);
 			return false;
 		}
 		if (run_collect(r)) {
 			brg_fail(&e, BRG_E_TOO_LARGE,
 			         "the generated text exceeds the output limit");
-			api_reply_error(r->x, &e);
+			run_reply_error(r, &e);
 			return false;
 		}
 	}
 	if (!has_text(r) && run_error(r, &e)) {
-		api_reply_error(r->x, &e);
+		run_reply_error(r, &e);
 		return false;
 	}
 	for (size_t i = 0; r->req.is_chat && i < r->n_choices; i++)
@@ -719,7 +739,7 @@ static void handle(struct api *a, struct http_exchange *x, bool is_chat)
 		rc = run_start(r, &e);
 	if (rc) {
 		if (rc != BRG_E_CANCELLED) /* else the client left the queue: nobody to answer */
-			api_reply_error(x, &e);
+			run_reply_error(r, &e);
 		run_free(r);
 		return;
 	}

@@ -78,7 +78,8 @@ static void reply_vectors(struct http_exchange *x, const struct api_embed_reques
 /* Submits 'req' to 't' and waits; replies (no reply when the client went
  * away).  The work has stopped when it returns. */
 static void embed(struct api *a, struct http_exchange *x, struct api_embed_request *req,
-                  const struct route_target *t, struct wait *w, long long deadline)
+                  const struct route_target *t, struct wait *w, long long deadline,
+                  struct admit_ticket *ticket)
 {
 	struct brg_error e;
 	brg_error_clear(&e);
@@ -94,6 +95,7 @@ static void embed(struct api *a, struct http_exchange *x, struct api_embed_reque
 	enum brg_err rc =
 	    fallback_embed(a->fallback, t->p, &er, (struct embed_sink){on_done, w}, &e);
 	if (rc) {
+		admit_leave(a->admit, ticket);
 		api_reply_error(x, &e);
 		return;
 	}
@@ -108,6 +110,7 @@ static void embed(struct api *a, struct http_exchange *x, struct api_embed_reque
 		}
 		atomic_store(&w->cancel, true);
 		wait_done(w);
+		admit_leave(a->admit, ticket);
 		if (hw == HTTP_WAIT_GONE) {
 			log_info("client went away; embeddings cancelled");
 			return;
@@ -116,6 +119,9 @@ static void embed(struct api *a, struct http_exchange *x, struct api_embed_reque
 		api_reply_error(x, &e);
 		return;
 	}
+	/* The work has stopped: the turn is free before the answer goes, so
+	 * that the client's next request finds it free. */
+	admit_leave(a->admit, ticket);
 	if (w->res.error.code)
 		api_reply_error(x, &w->res.error);
 	else
@@ -143,8 +149,7 @@ static void run(struct api *a, struct http_exchange *x, struct api_embed_request
 		api_reply_error(x, &e);
 		return;
 	}
-	embed(a, x, req, &t, w, deadline);
-	admit_leave(a->admit, &ticket);
+	embed(a, x, req, &t, w, deadline, &ticket); /* gives the turn back */
 }
 
 void api_embeddings(void *ud, struct http_exchange *x)

@@ -197,9 +197,94 @@ test('a queued client that goes away leaves the queue at once and is never run',
   assert.equal(await gone, 'APIUserAbortError');
   await blocker;
   assert.equal((await next).usage.completion_tokens, 4);
-  const end = await admission(srv);
+  // The slot is given back just after the reply is written: wait for it.
+  const end = await until(srv, (x) => x.running === 0, 'the last slot to be given back');
   assert.deepEqual([end.running, end.queued, end.admitted], [0, 0, 2], 'the aborted request never ran');
 });
+
+test('a client that asks again the moment its answer ends finds the turn free (1 slot, no queue)', async (t) => {
+  const srv = await startServer({
+    models: [{ ...model, pooling: 'mean' }],
+    env: { INFERENCE_MAX_CONCURRENT_REQUESTS: '1', INFERENCE_QUEUE_SIZE: '0' },
+  });
+  t.after(() => srv.stop());
+  // With no queue a request that finds the slot taken is refused (429), so
+  // a turn given back only after the answer went out shows here.  The
+  // next request leaves in the very callback that saw the answer end.
+  const chat = (extra) => ['/v1/chat/completions', { model: 'stories', messages: msgs, max_tokens: 1, ...extra }];
+  const rounds = [];
+  for (let i = 0; i < 100; i++)
+    rounds.push(chat({}), chat({ stream: true }), ['/v1/embeddings', { model: 'stories', input: 'hi' }]);
+  const answers = await backToBack(srv.port, rounds);
+  const refused = answers.map((a, i) => [i, a]).filter(([, a]) => a.status !== 200);
+  assert.deepEqual(refused.slice(0, 3), [], `${refused.length} of ${answers.length} refused`);
+  assert.match(answers[1].body, /data: \[DONE\]/);
+  assert.ok(JSON.parse(answers[2].body).data[0].embedding.length > 0);
+  // The SDK on a fresh connection agrees, and the counts are exact.
+  assert.equal((await short(srv)).usage.completion_tokens, 4);
+  const a = await admission(srv);
+  assert.deepEqual([a.running, a.queued, a.rejected, a.admitted], [0, 0, 0, rounds.length + 1]);
+});
+
+// Sends each [path, body] over two kept-alive connections in turn (a
+// connection reads its next request only once its handler is done, so one
+// would hide a late turn), the next request from the callback that read
+// the end of the previous answer; resolves with every {status, body}.
+function backToBack(port, requests) {
+  return new Promise((resolve, reject) => {
+    const answers = [];
+    const socks = [0, 1].map(() => net.connect(port, '127.0.0.1'));
+    let pending = Buffer.alloc(0);
+    const send = () => {
+      const [path, body] = requests[answers.length];
+      const b = JSON.stringify(body);
+      socks[answers.length % 2].write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`);
+    };
+    const finish = () => {
+      for (const s of socks) { s.removeAllListeners('close'); s.destroy(); }
+      resolve(answers);
+    };
+    let connected = 0;
+    for (const [k, sock] of socks.entries()) {
+      sock.on('connect', () => { if (++connected === 2) send(); });
+      sock.on('error', reject);
+      sock.on('close', () => reject(new Error(`connection ${k} closed after ${answers.length} answers`)));
+      sock.on('data', (d) => {
+        pending = Buffer.concat([pending, d]); // one request is out at a time
+        const a = parseAnswer(pending);
+        if (!a) return;
+        answers.push(a);
+        pending = pending.subarray(a.size);
+        if (answers.length === requests.length) finish();
+        else send();
+      });
+    }
+  });
+}
+
+// One complete HTTP/1.1 answer at the start of buf, or null.
+function parseAnswer(buf) {
+  const head = buf.indexOf('\r\n\r\n');
+  if (head < 0) return null;
+  const lines = buf.subarray(0, head).toString().split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
+  const header = (n) => lines.find((l) => l.toLowerCase().startsWith(`${n}:`))?.split(':')[1].trim();
+  let at = head + 4;
+  if (header('content-length') !== undefined) {
+    const end = at + Number(header('content-length'));
+    return end > buf.length ? null : { status, body: buf.subarray(at, end).toString(), size: end };
+  }
+  let body = '';
+  for (;;) { // chunked
+    const eol = buf.indexOf('\r\n', at);
+    if (eol < 0) return null;
+    const n = parseInt(buf.subarray(at, eol).toString(), 16);
+    if (eol + 2 + n + 2 > buf.length) return null;
+    body += buf.subarray(eol + 2, eol + 2 + n).toString();
+    at = eol + 2 + n + 2;
+    if (n === 0) return { status, body, size: at };
+  }
+}
 
 // A request on one kept-alive connection (the SDK's pool may open new ones).
 function onConnection(agent, port, method, path, body) {
