@@ -125,10 +125,13 @@ clean:
 	rm -rf build
 
 # What brigade adds in front of a fast fake upstream (latency, CPU per
-# request); writes bench/results/gateway.md.  BENCH_SECONDS per run (10).
+# request), unpinned and with the client on its own CPU (bench/gateway/
+# README.md, Placement); writes bench/results/gateway.md and
+# gateway-split.md.  BENCH_SECONDS per run (10).
 .PHONY: bench-gateway
 bench-gateway: all
 	@bash bench/gateway/run.sh
+	@BENCH_PIN=split BENCH_OUT=bench/results/gateway-split.md bash bench/gateway/run.sh
 
 # The memory bandwidth (a triad loop), the decode ceiling it implies per
 # model, and brigade's share of it; writes bench/results/ceiling.md.

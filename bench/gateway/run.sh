@@ -25,6 +25,10 @@
 #   BENCH_RATES="500 2000"
 #   BENCH_CONNECTIONS=32
 #   BENCH_STREAM_RATE=500  rate of the extra streaming (stream:true) pair; 0 skips it
+#   BENCH_PIN=none       where the processes run: none (the scheduler
+#                        places them), split (the load generator on CPU 1;
+#                        upstream, relay and brigade on CPU 0), one (all on
+#                        CPU 0)
 #   BRIGADE_BIN=path     a brigade binary other than build/brigade
 #   BENCH_OUT=bench/results/gateway.md
 set -euo pipefail
@@ -41,6 +45,16 @@ CONNS=${BENCH_CONNECTIONS:-32}
 STREAM_RATE=${BENCH_STREAM_RATE:-500}
 RESULT=${BENCH_OUT:-bench/results/gateway.md}
 BRIGADE=${BRIGADE_BIN:-build/brigade}
+PIN=${BENCH_PIN:-none}
+case $PIN in
+none) ON_SERVERS=() ON_LOAD=() ;;
+split) ON_SERVERS=(taskset -c 0) ON_LOAD=(taskset -c 1) ;;
+one) ON_SERVERS=(taskset -c 0) ON_LOAD=(taskset -c 0) ;;
+*)
+	echo "run.sh: BENCH_PIN is none, split or one, not '$PIN'" >&2
+	exit 2
+	;;
+esac
 BIN=bench/out
 CFLAGS=(-std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -O2)
 
@@ -49,6 +63,7 @@ mkdir -p "$BIN" "$(dirname "$RESULT")"
 ${CC:-cc} "${CFLAGS[@]}" bench/gateway/upstream.c -o "$BIN/upstream"
 ${CC:-cc} "${CFLAGS[@]}" bench/gateway/loadgen.c -o "$BIN/loadgen" -lm
 ${CC:-cc} "${CFLAGS[@]}" bench/gateway/relay.c -o "$BIN/relay"
+${CC:-cc} "${CFLAGS[@]}" bench/gateway/pingpong.c -o "$BIN/pingpong"
 if [[ ! -x $BRIGADE ]]; then
 	make --no-print-directory all
 fi
@@ -90,11 +105,11 @@ wait_port() {
 	return 1
 }
 
-"$BIN/upstream" 0 >"$TMP/upstream.out" 2>"$TMP/upstream.out.err" &
+"${ON_SERVERS[@]}" "$BIN/upstream" 0 >"$TMP/upstream.out" 2>"$TMP/upstream.out.err" &
 UP_PID=$!
 UPORT=$(wait_port "$TMP/upstream.out" "$UP_PID")
 
-"$BIN/relay" 0 "$UPORT" >"$TMP/relay.out" 2>"$TMP/relay.out.err" &
+"${ON_SERVERS[@]}" "$BIN/relay" 0 "$UPORT" >"$TMP/relay.out" 2>"$TMP/relay.out.err" &
 RL_PID=$!
 RPORT=$(wait_port "$TMP/relay.out" "$RL_PID")
 
@@ -113,7 +128,7 @@ providers:
     base_url: http://127.0.0.1:$UPORT/v1
     models: [fake]
 EOF
-INFERENCE_LOG_LEVEL=warn "$BRIGADE" serve --config "$TMP/models.yaml" \
+INFERENCE_LOG_LEVEL=warn "${ON_SERVERS[@]}" "$BRIGADE" serve --config "$TMP/models.yaml" \
 	--providers "$TMP/providers.yaml" --port 0 >"$TMP/brigade.out" 2>"$TMP/brigade.out.err" &
 BR_PID=$!
 BPORT=$(wait_port "$TMP/brigade.out" "$BR_PID")
@@ -170,7 +185,7 @@ run_load() {
 	echo "  $name: $rate req/s, $CONNS connections, ${WARMUP}s warm-up + ${SECONDS_MEASURED}s" >&2
 	u0=$(upstream_conns)
 	c0=$(cpu_ticks "$pid")
-	line=$("$BIN/loadgen" 127.0.0.1 "$port" /v1/chat/completions "$(body "$stream")" \
+	line=$("${ON_LOAD[@]}" "$BIN/loadgen" 127.0.0.1 "$port" /v1/chat/completions "$(body "$stream")" \
 		"$CONNS" "$rate" "$SECONDS_MEASURED" "$WARMUP" 2>"$TMP/$name.err")
 	c1=$(cpu_ticks "$pid")
 	u1=$(upstream_conns)
@@ -250,6 +265,11 @@ run_row() {
 }
 
 echo "gateway benchmark: upstream on :$UPORT, relay on :$RPORT, brigade on :$BPORT" >&2
+# What a wake-up across loopback costs here (bench/gateway/pingpong.c):
+# the part of every hop that no proxy controls.
+PP_SAME=$("$BIN/pingpong" 20000 0 0)
+PP_CROSS=$("$BIN/pingpong" 20000 1 0)
+echo "  loopback round trip: one CPU $PP_SAME; across CPUs $PP_CROSS" >&2
 ROWS=()
 for rate in $RATES; do
 	run_row "$rate" 0 direct relay brigade
@@ -290,7 +310,16 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "- floor: \`bench/gateway/relay\` (C, one thread, epoll), a TCP byte relay in front of" \
 		"the same upstream that parses nothing (one upstream connection per client connection)"
 	echo "- body: \`$(body 0)\` (streaming rows add \`\"stream\":true\`)"
-	echo "- nothing pinned (no taskset): load generator, upstream, relay and brigade share every CPU"
+	echo "- loopback round trip between two processes (\`bench/gateway/pingpong\`, two wake-ups," \
+		"back to back): both on CPU 0 p50 $(field "$PP_SAME" p50_us) µs / p99" \
+		"$(field "$PP_SAME" p99_us) µs; CPU 1 to CPU 0 p50 $(field "$PP_CROSS" p50_us) µs / p99" \
+		"$(field "$PP_CROSS" p99_us) µs. A proxy hop adds two such wake-ups; where they cross CPUs," \
+		"the second figure is most of what any proxy adds here"
+	case $PIN in
+	none) echo "- placement (BENCH_PIN=none): nothing pinned; load generator, upstream, relay and brigade share every CPU" ;;
+	split) echo "- placement (BENCH_PIN=split): load generator pinned to CPU 1; upstream, relay and brigade pinned to CPU 0" ;;
+	one) echo "- placement (BENCH_PIN=one): every process pinned to CPU 0" ;;
+	esac
 	echo
 	echo "| rate (req/s) | path | p50 µs | p99 µs | p99.9 µs | max µs | achieved req/s | errors | send lag µs (mean) | upstream connections opened |"
 	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -352,7 +381,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 			b=$(cat "$TMP/brigade-2000.res")
 			a50=$(sub "$(field "$b" p50_us)" "$(field "$d" p50_us)")
 			a99=$(sub "$(field "$b" p99_us)" "$(field "$d" p99_us)")
-			echo "Targets at 2000 req/s: added p50 ≤ 50 µs — $a50 µs, **$(verdict "$a50" 50)**;" \
+			echo "Targets at 2000 req/s (BENCH_PIN=$PIN): added p50 ≤ 50 µs — $a50 µs, **$(verdict "$a50" 50)**;" \
 				"added p99 ≤ 250 µs — $a99 µs, **$(verdict "$a99" 250)**."
 			echo "The rounds' p50 at 2000 req/s, in order: direct $(field "$d" p50_rounds);" \
 				"via brigade $(field "$b" p50_rounds) µs."
