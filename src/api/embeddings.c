@@ -75,8 +75,30 @@ static void reply_vectors(struct http_exchange *x, const struct api_embed_reques
 	buf_fini(&b);
 }
 
-/* Submits 'req' to 't' and waits; replies (no reply when the client went
- * away).  The work has stopped when it returns. */
+/* Waits for the answer until the deadline: HTTP_WAIT_READY when it came;
+ * otherwise (the client left, the deadline passed) the work is cancelled
+ * and has stopped when it returns. */
+static enum http_wait_result await_answer(struct http_exchange *x, struct wait *w,
+                                          long long deadline)
+{
+	while (!atomic_load(&w->is_done)) {
+		long long left = deadline - brg_now_ms();
+		enum http_wait_result hw = http_wait(x, w->efd, left > 0 ? (int)left : 0);
+		if (hw == HTTP_WAIT_READY) {
+			uint64_t v;
+			ssize_t n = read(w->efd, &v, sizeof v); /* -1 EAGAIN: nothing to clear */
+			(void)n;
+			continue;
+		}
+		atomic_store(&w->cancel, true);
+		wait_done(w);
+		return hw;
+	}
+	return HTTP_WAIT_READY;
+}
+
+/* Submits 'req' to 't', waits and gives the turn back; replies (no reply
+ * when the client went away).  The work has stopped when it returns. */
 static void embed(struct api *a, struct http_exchange *x, struct api_embed_request *req,
                   const struct route_target *t, struct wait *w, long long deadline,
                   struct admit_ticket *ticket)
@@ -94,38 +116,22 @@ static void embed(struct api *a, struct http_exchange *x, struct api_embed_reque
 	};
 	enum brg_err rc =
 	    fallback_embed(a->fallback, t->p, &er, (struct embed_sink){on_done, w}, &e);
-	if (rc) {
-		admit_leave(a->admit, ticket);
-		api_reply_error(x, &e);
-		return;
-	}
-	while (!atomic_load(&w->is_done)) {
-		long long left = deadline - brg_now_ms();
-		enum http_wait_result hw = http_wait(x, w->efd, left > 0 ? (int)left : 0);
-		if (hw == HTTP_WAIT_READY) {
-			uint64_t v;
-			ssize_t n = read(w->efd, &v, sizeof v); /* -1 EAGAIN: nothing to clear */
-			(void)n;
-			continue;
-		}
-		atomic_store(&w->cancel, true);
-		wait_done(w);
-		admit_leave(a->admit, ticket);
-		if (hw == HTTP_WAIT_GONE) {
-			log_info("client went away; embeddings cancelled");
-			return;
-		}
-		api_fail_timeout(&e, a->opts.request_timeout_s, "embedding");
-		api_reply_error(x, &e);
-		return;
-	}
+	enum http_wait_result hw = rc ? HTTP_WAIT_READY : await_answer(x, w, deadline);
 	/* The work has stopped: the turn is free before the answer goes, so
 	 * that the client's next request finds it free. */
 	admit_leave(a->admit, ticket);
-	if (w->res.error.code)
+	if (rc) {
+		api_reply_error(x, &e);
+	} else if (hw == HTTP_WAIT_GONE) {
+		log_info("client went away; embeddings cancelled");
+	} else if (hw == HTTP_WAIT_TIMEOUT) {
+		api_fail_timeout(&e, a->opts.request_timeout_s, "embedding");
+		api_reply_error(x, &e);
+	} else if (w->res.error.code) {
 		api_reply_error(x, &w->res.error);
-	else
+	} else {
 		reply_vectors(x, req, &w->res);
+	}
 }
 
 /* Routes 'req', waits for its turn (docs/admission.md), runs it and
